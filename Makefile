@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` and `make test`. Each sets up .venv on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out
+
+.PHONY: demo test bench clips clean-venv
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import cv2, mediapipe, torch, av; print('facetwin environment ready: torch', torch.__version__, 'opencv', cv2.__version__)"
+	touch $(STAMP)
+
+clips: $(STAMP)
+	$(PY) -m facetwin.demo_data
+
+demo: clips
+	$(PY) -m facetwin demo --out $(DEMO_OUT)
+
+test: clips
+	$(PY) -m pytest -q
+
+bench: clips
+	$(PY) bench/extract.py
+
+clean-venv:
+	rm -rf $(VENV)

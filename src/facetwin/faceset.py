@@ -1,0 +1,250 @@
+"""The face-set store: a folder with ``faceset.db`` (SQLite) and ``faces/`` (aligned PNG crops).
+
+SQLite gives what a pickled alignments file cannot: atomic commits (a run killed with SIGKILL leaves
+the last committed frame intact), queries by source, and safe growth. Each processed frame is one
+transaction: its crops are written (atomically, by rename) before the rows that point to them are
+committed, so a row never names a missing file. A frame is remembered as done even when it had no
+face, which is what makes a re-run skip it. Deleting a crop PNG is how users curate a set: the row
+goes the next time the set is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facetwin.errors import FacetwinError
+from facetwin.faces.detect import Detection
+from facetwin.faces.landmarks import N_LANDMARKS
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    frame_index INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    face_count INTEGER NOT NULL,
+    PRIMARY KEY (source_id, frame_index)
+);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    frame_index INTEGER NOT NULL,
+    face_index INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    box_x REAL NOT NULL, box_y REAL NOT NULL, box_w REAL NOT NULL, box_h REAL NOT NULL,
+    score REAL NOT NULL,
+    landmarks BLOB NOT NULL,
+    matrix BLOB NOT NULL,
+    crop_size INTEGER NOT NULL,
+    sharpness REAL NOT NULL,
+    filename TEXT NOT NULL UNIQUE,
+    UNIQUE (source_id, frame_index, face_index)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One aligned face as stored: where it came from, where it sits, and its crop's file name."""
+
+    id: int
+    source: str
+    frame_index: int
+    face_index: int
+    seconds: float
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray = field(repr=False)
+    matrix: np.ndarray = field(repr=False)
+    crop_size: int
+    sharpness: float
+    filename: str
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """A face ready to be stored: its detection, its mesh, its alignment and crop."""
+
+    detection: Detection
+    landmarks: np.ndarray
+    matrix: np.ndarray
+    crop: np.ndarray
+    sharpness: float
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    path: str
+    frames: int
+    frames_with_face: int
+    faces: int
+
+
+def fingerprint(path: Path) -> str:
+    """Identify a media file by size and its first and last MiB, so a moved file is still recognised."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(1 << 20))
+        if size > 2 << 20:
+            handle.seek(-(1 << 20), os.SEEK_END)
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _write_png_atomically(path: Path, rgb: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FacetwinError(f"{path}: PNG encoding failed")
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "wb") as handle:
+        handle.write(encoded.tobytes())
+    os.replace(partial, path)
+
+
+class FaceSet:
+    """Open (and with ``create``, make) a face set folder."""
+
+    def __init__(self, root: str | os.PathLike[str], create: bool = False) -> None:
+        self.root = Path(root)
+        self.faces_dir = self.root / "faces"
+        db_path = self.root / "faceset.db"
+        if not create and not db_path.is_file():
+            raise FacetwinError(f"{self.root}: not a face set (no faceset.db); make one with facetwin extract")
+        try:
+            if create:
+                self.faces_dir.mkdir(parents=True, exist_ok=True)
+                probe = self.root / ".write-test"
+                probe.write_bytes(b"")
+                probe.unlink()
+            self._db = sqlite3.connect(db_path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise FacetwinError(f"{self.root}: cannot write a face set here ({reason})") from exc
+        self.pruned = self._prune_missing_crops()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> FaceSet:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _prune_missing_crops(self) -> int:
+        """Drop rows whose crop the user deleted; their frames stay done so a re-run won't re-add them."""
+        rows = self._db.execute("SELECT id, filename FROM faces").fetchall()
+        gone = [(face_id,) for face_id, name in rows if not (self.faces_dir / name).is_file()]
+        if gone:
+            with self._transaction():
+                self._db.executemany("DELETE FROM faces WHERE id = ?", gone)
+        return len(gone)
+
+    def _transaction(self) -> sqlite3.Connection:
+        return _Transaction(self._db)
+
+    def source_id(self, path: Path, kind: str) -> int:
+        key = fingerprint(path)
+        row = self._db.execute("SELECT id FROM sources WHERE fingerprint = ?", (key,)).fetchone()
+        if row:
+            self._db.execute("UPDATE sources SET path = ? WHERE id = ?", (str(path), row[0]))
+            return int(row[0])
+        cursor = self._db.execute(
+            "INSERT INTO sources (fingerprint, path, kind) VALUES (?, ?, ?)", (key, str(path), kind)
+        )
+        return int(cursor.lastrowid or 0)
+
+    def done_frames(self, source_id: int) -> frozenset[int]:
+        rows = self._db.execute("SELECT frame_index FROM frames WHERE source_id = ?", (source_id,))
+        return frozenset(index for (index,) in rows)
+
+    def add_frame(self, source_id: int, frame_index: int, seconds: float, faces: Sequence[NewFace]) -> None:
+        """Store one processed frame and its faces, all or nothing."""
+        names = [f"{source_id:04d}_{frame_index:07d}_{i}.png" for i in range(len(faces))]
+        try:
+            for name, face in zip(names, faces, strict=True):
+                _write_png_atomically(self.faces_dir / name, face.crop)
+            with self._transaction():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?)", (source_id, frame_index, seconds, len(faces))
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO faces (source_id, frame_index, face_index, seconds, box_x, box_y, box_w,"
+                    " box_h, score, landmarks, matrix, crop_size, sharpness, filename)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            source_id, frame_index, i, seconds, *face.detection.box, face.detection.score,
+                            face.landmarks.astype(np.float32).tobytes(), face.matrix.astype(np.float64).tobytes(),
+                            face.crop.shape[0], face.sharpness, name,
+                        )
+                        for i, (name, face) in enumerate(zip(names, faces, strict=True))
+                    ],
+                )
+        except (OSError, sqlite3.Error) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise FacetwinError(f"{self.root}: cannot store faces ({reason})") from exc
+
+    def faces(self) -> list[FaceRecord]:
+        return list(self.iter_faces())
+
+    def iter_faces(self) -> Iterator[FaceRecord]:
+        rows = self._db.execute(
+            "SELECT f.id, s.path, f.frame_index, f.face_index, f.seconds, f.box_x, f.box_y, f.box_w, f.box_h,"
+            " f.score, f.landmarks, f.matrix, f.crop_size, f.sharpness, f.filename"
+            " FROM faces f JOIN sources s ON s.id = f.source_id ORDER BY f.source_id, f.frame_index, f.face_index"
+        )
+        for row in rows:
+            yield FaceRecord(
+                id=row[0], source=row[1], frame_index=row[2], face_index=row[3], seconds=row[4],
+                box=(row[5], row[6], row[7], row[8]), score=row[9],
+                landmarks=np.frombuffer(row[10], dtype=np.float32).reshape(N_LANDMARKS, 3),
+                matrix=np.frombuffer(row[11], dtype=np.float64).reshape(2, 3),
+                crop_size=row[12], sharpness=row[13], filename=row[14],
+            )  # fmt: skip
+
+    def load_crop(self, record: FaceRecord) -> np.ndarray:
+        path = self.faces_dir / record.filename
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FacetwinError(f"{path}: missing or unreadable crop")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def counts(self) -> list[SourceCount]:
+        rows = self._db.execute(
+            "SELECT s.path, COUNT(fr.frame_index), SUM(fr.face_count > 0),"
+            " (SELECT COUNT(*) FROM faces f WHERE f.source_id = s.id)"
+            " FROM sources s LEFT JOIN frames fr ON fr.source_id = s.id GROUP BY s.id ORDER BY s.id"
+        )
+        return [SourceCount(path, frames, int(with_face or 0), faces) for path, frames, with_face, faces in rows]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

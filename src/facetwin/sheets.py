@@ -1,0 +1,49 @@
+"""Contact sheets: a grid of face crops that a person can scan in a second."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facetwin.faceset import FaceSet
+
+
+def grid(images: Sequence[np.ndarray], columns: int, tile: int, labels: Sequence[str] | None = None) -> np.ndarray:
+    """Tile RGB images into one RGB image, ``tile`` pixels a side, with an optional label under each."""
+    rows = max(1, -(-len(images) // columns))
+    label_height = 14 if labels else 0
+    sheet = np.full((rows * (tile + label_height), columns * tile, 3), 24, dtype=np.uint8)
+    for i, image in enumerate(images):
+        row, col = divmod(i, columns)
+        y, x = row * (tile + label_height), col * tile
+        sheet[y : y + tile, x : x + tile] = cv2.resize(image, (tile, tile), interpolation=cv2.INTER_AREA)
+        if labels:
+            cv2.putText(sheet, labels[i][: tile // 8], (x + 2, y + tile + 11), cv2.FONT_HERSHEY_PLAIN, 0.8, (220, 220, 220))
+    return sheet
+
+
+def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
+    """Write an RGB image as PNG via a temporary file and rename, so a reader never sees half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part.png")
+    if not cv2.imwrite(str(partial), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"{target}: could not write PNG")
+    os.replace(partial, target)
+    return target
+
+
+def contact_sheet(faceset: FaceSet, path: str | os.PathLike[str], count: int = 64, tile: int = 96) -> Path:
+    """Write a sheet of ``count`` faces sampled evenly over the set, labelled with source and frame."""
+    records = faceset.faces()
+    if not records:
+        raise ValueError(f"{faceset.root}: the face set holds no faces")
+    picks = np.unique(np.linspace(0, len(records) - 1, min(count, len(records))).round().astype(int))
+    chosen = [records[i] for i in picks]
+    images = [faceset.load_crop(r) for r in chosen]
+    labels = [f"{Path(r.source).stem[:5]}#{r.frame_index}" for r in chosen]
+    return write_png(path, grid(images, columns=8, tile=tile, labels=labels))
