@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -87,6 +88,57 @@ def faceset_info(
                 out.print(f"contact sheet: {written}")
     except (FacetwinError, OSError) as exc:
         raise fail(str(exc)) from exc
+
+
+@app.command()
+def train(
+    paths: Annotated[list[Path] | None, typer.Argument(help="FACESET_A FACESET_B (omit to resume MODEL_DIR).")] = None,
+    model_dir: Annotated[Path | None, typer.Option("-m", "--model-dir", help="Model folder (created or resumed).")] = None,
+    model: Annotated[str, typer.Option("--model", help="Architecture: original, masked128.")] = "original",
+    batch_size: Annotated[int, typer.Option(min=1, help="Faces per identity per step.")] = 16,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Train until this total iteration count.")] = None,
+    minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many minutes of this run.")] = None,
+    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N iterations.")] = 500,
+    preview_every: Annotated[int, typer.Option(min=1, help="Preview PNG and held-out score every N iterations.")] = 250,
+    keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept as backups.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed for the split, the augmentation and the weights.")] = 0,
+    holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of faces held out.")] = 0.05,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 1,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Only draw MODEL_DIR's loss curves to PNG.")] = None,
+) -> None:
+    """Train a swap model on two face sets; run again on the same folder to resume."""
+    from facetwin.train.preview import plot_losses
+
+    if plot is not None:
+        try:
+            out.print(f"loss curves: {plot_losses(plot)}")
+        except (OSError, ValueError) as exc:
+            raise fail(str(exc)) from exc
+        return
+    if model_dir is None:
+        raise fail("give the model folder with -m MODEL_DIR")
+    if device not in ("auto", "cpu", "cuda") or precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise fail("--device is auto, cpu or cuda; --precision is auto, fp32, bf16 or fp16")
+    from facetwin.train.trainer import RunOptions, TrainConfig, train as run_train
+    from facetwin.train.progress_line import TrainProgress
+
+    config = None
+    if paths:
+        if len(paths) != 2:
+            raise fail("give exactly two face sets: FACESET_A FACESET_B")
+        config = TrainConfig(str(paths[0].resolve()), str(paths[1].resolve()), model, batch_size, seed, holdout)
+    options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers)
+    rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
+    try:
+        with TrainProgress(rank_console, iterations, minutes) as progress:
+            result = run_train(model_dir, config, options, progress.update)
+    except FacetwinError as exc:
+        raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
+    held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
+    rank_console.print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
+              + (f"; held-out L1 {held}" if held else ""))
 
 
 @app.command()

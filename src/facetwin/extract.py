@@ -15,6 +15,7 @@ from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faceset import FaceSet, NewFace
 from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
 from facetwin.prefetch import prefetch
+from facetwin.store_thread import FrameStore
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ def extract(
     options: ExtractOptions = ExtractOptions(),
     progress: Progress | None = None,
 ) -> ExtractReport:
-    """Extract faces from every input into the face set at ``output``; never raises for one bad input."""
+    """Extract faces from every input into the face set at ``output``; never raises for one bad input.
+
+    Three threads share the work: decoding (prefetch), the face models (here), and storing (FrameStore).
+    """
     report = ExtractReport()
     collected = collect_sources(inputs)
     report.results.extend(SourceResult(Path(e.split(": ")[0]), problem=e) for e in collected.errors)
@@ -78,17 +82,17 @@ def extract(
         return report
     analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=options.max_faces)
     try:
-        for source in collected.sources:
-            result = SourceResult(source.path)
-            report.results.append(result)
-            try:
-                _extract_source(source, faceset, analyser, options, result, progress)
-            except TruncatedMedia as exc:
-                result.problem = str(exc)
-            except MediaError as exc:
-                result.problem = str(exc)
-            if result.problem is None and result.frames and not result.faces and not result.already_done:
-                result.problem = f"{source.path}: no face found"
+        with FrameStore(faceset) as store:
+            for source in collected.sources:
+                result = SourceResult(source.path)
+                report.results.append(result)
+                try:
+                    _extract_source(source, faceset, store, analyser, options, result, progress)
+                except (TruncatedMedia, MediaError) as exc:
+                    result.problem = str(exc)
+                store.drain()
+                if result.problem is None and result.frames and not result.faces and not result.already_done:
+                    result.problem = f"{source.path}: no face found"
     except FacetwinError as exc:  # the face set itself failed (disk full, removed): stop, keep what is committed
         report.fatal = str(exc)
     finally:
@@ -100,6 +104,7 @@ def extract(
 def _extract_source(
     source: MediaSource,
     faceset: FaceSet,
+    store: FrameStore,
     analyser: FaceAnalyser,
     options: ExtractOptions,
     result: SourceResult,
@@ -121,7 +126,7 @@ def _extract_source(
             NewFace(f.detection, f.landmarks, f.aligned.matrix, f.aligned.crop, sharpness(f.aligned.crop))
             for f in faces
         ]
-        faceset.add_frame(source_id, frame.index, frame.seconds, stored)
+        store.put(source_id, frame.index, frame.seconds, stored)
         result.frames += 1
         result.frames_with_face += bool(stored)
         result.faces += len(stored)

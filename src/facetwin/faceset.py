@@ -130,7 +130,7 @@ class FaceSet:
                 probe = self.root / ".write-test"
                 probe.write_bytes(b"")
                 probe.unlink()
-            self._db = sqlite3.connect(db_path, isolation_level=None)
+            self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)

@@ -1,0 +1,1 @@
+"""Swap models: one shared encoder, one decoder per identity. ``registry`` maps names to builders."""

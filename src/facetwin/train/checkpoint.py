@@ -1,0 +1,113 @@
+"""Checkpoints: safetensors for tensors (never pickle), JSON for the rest, written so none is ever half there.
+
+A checkpoint is a folder ``checkpoints/<iteration>`` holding ``model.safetensors``,
+``optimizer.safetensors`` and ``state.json``. It is written under a temporary name, every file is
+fsynced, and only then is the folder renamed into place (and the parent fsynced): a run killed at any
+moment leaves either the complete new checkpoint or none, and the previous ones untouched. The newest
+``keep`` are kept as backups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from facetwin.errors import FacetwinError
+
+STATE = "state.json"
+MODEL = "model.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomically(path: Path, data: Any) -> None:
+    partial = path.with_name(f".{path.name}.tmp")
+    with open(partial, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    _fsync(path.parent)
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def save_checkpoint(
+    model_dir: Path, iteration: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], keep: int
+) -> Path:
+    folder = model_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{iteration:09d}"
+    partial = folder / f".{iteration:09d}.tmp"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    weights = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    save_file(weights, partial / MODEL)
+    tensors, extra = _optimizer_tensors(optimizer)
+    save_file(tensors, partial / OPTIMIZER)
+    with open(partial / STATE, "w") as handle:
+        json.dump({**state, "iteration": iteration, "optimizer": extra}, handle, indent=2)
+    for name in (MODEL, OPTIMIZER, STATE):
+        _fsync(partial / name)
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(partial, final)
+    _fsync(folder)
+    for old in complete_checkpoints(model_dir)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def complete_checkpoints(model_dir: Path) -> list[Path]:
+    """Finished checkpoint folders, oldest first (temporary ones from a killed run are ignored)."""
+    folder = model_dir / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and p.name.isdigit() and (p / STATE).is_file()]
+    return sorted(found, key=lambda p: int(p.name))
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+    """Load weights (and optimizer state) in place; returns the saved state without the optimizer part."""
+    try:
+        with open(path / STATE) as handle:
+            state = json.load(handle)
+        model.load_state_dict(load_file(path / MODEL))
+        if optimizer is not None:
+            tensors = load_file(path / OPTIMIZER)
+            extra = state["optimizer"]
+            per_param: dict[int, dict[str, Any]] = {}
+            for key, value in tensors.items():
+                index, name = key.split(".", 1)
+                per_param.setdefault(int(index), {})[name] = value
+            for index, values in extra["scalars"].items():
+                per_param.setdefault(int(index), {}).update(values)
+            optimizer.load_state_dict({"state": per_param, "param_groups": extra["param_groups"]})
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise FacetwinError(f"{path}: checkpoint cannot be loaded ({exc})") from exc
+    state.pop("optimizer", None)
+    return state
