@@ -137,7 +137,7 @@ def train(
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
-    rank_console.print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
+    (out if rank_console is err else rank_console).print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
               + (f"; held-out L1 {held}" if held else ""))
 
 

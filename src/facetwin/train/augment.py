@@ -50,20 +50,19 @@ def colour_jitter(rgb: np.ndarray, rng: np.random.Generator, settings: AugmentSe
 def random_warp(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
     """Jitter a 5x5 grid of control points, interpolate a dense remap field, and warp the image.
 
-    The border points are jittered too but clamped inside the image, so no black edges appear.
+    Only the offsets are interpolated (bicubic) and added to the exact identity map, so a zero jitter
+    is exactly no warp, and the field is smooth up to the borders. Sampling is clamped to the image,
+    so no black edges appear.
     """
     size = image.shape[0]
     n = settings.warp_grid
-    grid = np.linspace(0, size - 1, n, dtype=np.float32)
-    map_x = np.broadcast_to(grid, (n, n)).copy()
-    map_y = map_x.T.copy()
-    map_x += rng.normal(scale=settings.warp_scale * size, size=(n, n)).astype(np.float32)
-    map_y += rng.normal(scale=settings.warp_scale * size, size=(n, n)).astype(np.float32)
+    offsets = rng.normal(scale=settings.warp_scale * size, size=(2, n, n)).astype(np.float32)
+    identity = np.arange(size, dtype=np.float32)
+    map_x = identity[None, :] + cv2.resize(offsets[0], (size, size), interpolation=cv2.INTER_CUBIC)
+    map_y = identity[:, None] + cv2.resize(offsets[1], (size, size), interpolation=cv2.INTER_CUBIC)
     np.clip(map_x, 0, size - 1, out=map_x)
     np.clip(map_y, 0, size - 1, out=map_y)
-    dense_x = cv2.resize(map_x, (size, size), interpolation=cv2.INTER_CUBIC)
-    dense_y = cv2.resize(map_y, (size, size), interpolation=cv2.INTER_CUBIC)
-    return cv2.remap(image, dense_x, dense_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def coverage_matrix(crop_size: int, out_size: int, coverage: float) -> np.ndarray:

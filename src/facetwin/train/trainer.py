@@ -258,6 +258,9 @@ def _train(
         num_workers=options.workers,
         worker_init_fn=worker_init if options.workers else None,
         persistent_workers=False,
+        # fork would copy a process that already runs MediaPipe, OpenMP and TensorBoard threads, and a
+        # forked child can deadlock on a lock one of them held; spawned workers start clean.
+        multiprocessing_context="spawn" if options.workers else None,
         prefetch_factor=4 if options.workers else None,
         pin_memory=device.type == "cuda",
     )
@@ -281,7 +284,7 @@ def _train(
     log_writer = None
     if is_main:
         new_log = not (model_dir / "losses.csv").is_file()
-        log_handle = open(model_dir / "losses.csv", "a", newline="")
+        log_handle = open(model_dir / "losses.csv", "a", newline="", buffering=1)  # line-buffered: watchable live
         log_writer = csv.DictWriter(log_handle, LOG_FIELDS)
         if new_log:
             log_writer.writeheader()

@@ -1,0 +1,108 @@
+"""Training speed of ``original`` at batch 16: fp32 against the ``auto`` path (bf16 + channels_last on
+AMX CPUs), measured in the same run with the real trainer, plus the share of step time spent waiting
+for data, achieved GFLOP/s, and whether bf16 trains as well as fp32 (held-out L1 after N steps each).
+
+Prints JSON; quote the medians.
+
+    .venv/bin/python bench/train.py [--steps 30] [--quality-steps 150] [--model original]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from facetwin.demo_data import ensure_demo_clips
+from facetwin.extract import ExtractOptions, extract
+from facetwin.models.registry import build_model
+from facetwin.train.trainer import PairStep, RunOptions, TrainConfig, choose_precision, train
+
+WARMUP = 5
+
+
+def facesets(scratch: Path) -> tuple[Path, Path]:
+    clips = ensure_demo_clips()
+    a, b = scratch / "A", scratch / "B"
+    extract([clips.franck], a, ExtractOptions(every=10, max_faces=1))
+    extract([clips.cap12, clips.cap13], b, ExtractOptions(every=10, max_faces=1))
+    return a, b
+
+
+def speed(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dict[str, float]:
+    model_dir = scratch / f"speed_{precision}"
+    train(model_dir, config, RunOptions(iterations=steps, save_every=10**6, preview_every=10**6, precision=precision))
+    with open(model_dir / "losses.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["loss_a"]][WARMUP:]
+    return {
+        "images_per_s_median": round(statistics.median(float(r["images_per_s"]) for r in rows), 2),
+        "data_wait_fraction_median": round(statistics.median(float(r["data_wait"]) for r in rows), 4),
+        "steps_measured": len(rows),
+    }
+
+
+def flops_per_step(model_name: str, batch: int) -> float:
+    model = build_model(model_name)
+    size = model.spec.size
+    step = PairStep(model)
+    with FlopCounterMode(display=False) as counter:
+        outputs = step(torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size))
+        sum(out[0].mean() for out in outputs.values()).backward()
+    return float(counter.get_total_flops())
+
+
+def quality(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dict[str, float]:
+    result = train(
+        scratch / f"quality_{precision}", config, RunOptions(iterations=steps, save_every=10**6, preview_every=steps, precision=precision)
+    )
+    return {f"heldout_l1_{k}": round(v, 5) for k, v in result.heldout_l1.items()} | {
+        f"initial_heldout_l1_{k}": round(v, 5) for k, v in result.initial_heldout_l1.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="original")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--quality-steps", type=int, default=150)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        a, b = facesets(scratch)
+        config = TrainConfig(str(a), str(b), model=args.model, batch_size=args.batch_size, seed=0)
+        auto_dtype = str(choose_precision("auto", torch.device("cpu"))).replace("torch.", "")
+        fp32 = speed(config, scratch, "fp32", args.steps)
+        auto = speed(config, scratch, "auto", args.steps)
+        flops = flops_per_step(args.model, args.batch_size)
+        steps_per_s = {name: r["images_per_s_median"] / (2 * args.batch_size) for name, r in (("fp32", fp32), ("auto", auto))}
+        result = {
+            "benchmark": "train",
+            "model": args.model,
+            "batch_size_per_identity": args.batch_size,
+            "images_per_step": 2 * args.batch_size,
+            "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+            "auto_precision": auto_dtype,
+            "fp32": fp32,
+            "auto": auto,
+            "auto_speedup": round(auto["images_per_s_median"] / fp32["images_per_s_median"], 2),
+            "target_speedup": 2.5,
+            "gflop_per_step": round(flops / 1e9, 2),
+            "achieved_gflop_per_s": {k: round(flops * v / 1e9, 1) for k, v in steps_per_s.items()},
+        }
+        if args.quality_steps:
+            result["quality_steps"] = args.quality_steps
+            result["quality_fp32"] = quality(config, scratch, "fp32", args.quality_steps)
+            result["quality_auto"] = quality(config, scratch, "auto", args.quality_steps)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

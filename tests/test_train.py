@@ -1,0 +1,182 @@
+"""Training on the real demo faces: shapes, data, resume, SIGKILL, NaN, Ctrl-C, DDP, and that it learns."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from facetwin.errors import FacetwinError
+from facetwin.models.registry import build_model
+from facetwin.train.augment import AugmentSettings
+from facetwin.train.checkpoint import complete_checkpoints
+from facetwin.train.data import PairDataset, StepSampler, load_pool, split_pool
+from facetwin.train.trainer import NonFiniteLoss, RunOptions, TrainConfig, train
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def config(franck_set, cap12_set) -> TrainConfig:
+    return TrainConfig(str(franck_set[0]), str(cap12_set[0]), model="original", batch_size=4, seed=3)
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(complete_checkpoints(model_dir)[-1] / "model.safetensors")
+
+
+def test_original_is_the_2017_architecture() -> None:
+    model = build_model("original")
+    assert sum(p.numel() for p in model.parameters()) == 82_062_470
+    assert sum(p.numel() for p in model.encoder.parameters()) == 69_662_976
+    x = torch.rand(2, 3, 64, 64)
+    code = model.encoder(x)
+    assert code.shape == (2, 512, 8, 8)
+    face, mask = model(x, "a")
+    assert face.shape == (2, 3, 64, 64) and mask is None
+    assert 0 <= float(face.detach().min()) and float(face.detach().max()) <= 1
+    assert model.learning_rate == 5e-5 and model.betas == (0.5, 0.999)
+
+
+def test_masked128_predicts_a_face_and_a_mask() -> None:
+    model = build_model("masked128")
+    face, mask = model(torch.rand(2, 3, 128, 128), "b")
+    assert face.shape == (2, 3, 128, 128) and mask is not None and mask.shape == (2, 1, 128, 128)
+    with pytest.raises(FacetwinError, match="unknown model"):
+        build_model("nope")
+
+
+def test_samples_are_deterministic_and_targets_unwarped(config: TrainConfig) -> None:
+    spec = build_model("original").spec
+    pool = load_pool(Path(config.faceset_a), 103)
+    train_pool, held = split_pool(pool, 0.05, seed=3)
+    assert len(held) == 24 and len(train_pool) == 456
+    assert split_pool(pool, 0.05, seed=3)[1].ids == held.ids != split_pool(pool, 0.05, seed=4)[1].ids
+    pools = {"a": train_pool, "b": train_pool}
+    warped = PairDataset(pools, spec, seed=3, settings=AugmentSettings())
+    still = PairDataset(pools, spec, seed=3, settings=AugmentSettings(warp_scale=0.0))
+    first, again, other = warped[17], warped[17], warped[18]
+    for key in first:
+        assert torch.equal(first[key], again[key])
+    assert not torch.equal(first["a_target"], other["a_target"])
+    unwarped = still[17]
+    assert torch.equal(first["a_target"], unwarped["a_target"]), "the target must not depend on the warp"
+    assert torch.allclose(unwarped["a_source"], unwarped["a_target"], atol=1e-5)
+    difference = (first["a_source"] - first["a_target"]).abs().mean()
+    assert 0.01 < difference < 0.2, "the warp must distort the input, but not beyond recognition"
+    assert first["a_mask"].shape == (1, 64, 64) and 0.2 < first["a_mask"].mean() < 0.9
+    assert (first["a_priority"] <= first["a_mask"] + 1e-6).float().mean() > 0.97, "eyes and mouth lie in the face"
+    assert list(StepSampler(2, 4, 3, rank=1, world_size=2)) == [15, 16, 17, 21, 22, 23]
+
+
+def test_resumed_run_equals_uninterrupted_run(config: TrainConfig, tmp_path: Path) -> None:
+    straight = train(tmp_path / "straight", config, RunOptions(iterations=4, save_every=100, preview_every=100))
+    first = train(tmp_path / "resumed", config, RunOptions(iterations=2, save_every=100, preview_every=100))
+    assert first.iteration == 2
+    second = train(tmp_path / "resumed", None, RunOptions(iterations=4, save_every=100, preview_every=100))
+    assert straight.iteration == second.iteration == 4
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    before = load_file(complete_checkpoints(tmp_path / "resumed")[0] / "model.safetensors")
+    assert any(not torch.equal(before[k], b[k]) for k in b), "the resumed steps changed nothing"
+    rows = (tmp_path / "resumed" / "losses.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2", "3", "4"]
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["batch_size"] == 4
+
+
+def test_sigkill_during_training_resumes_cleanly(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facetwin", "train", config.faceset_a, config.faceset_b, "-m", str(model_dir),
+         "--batch-size", "2", "--iterations", "1000", "--save-every", "2", "--preview-every", "1000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while len(complete_checkpoints(model_dir)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.7)  # land somewhere inside a step or a checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = complete_checkpoints(model_dir)
+    assert len(saved) >= 2, "never checkpointed before the kill"
+    last = int(saved[-1].name)
+    result = train(model_dir, None, RunOptions(iterations=last + 2, save_every=1000, preview_every=1000))
+    assert result.iteration == last + 2
+    assert int(complete_checkpoints(model_dir)[-1].name) == last + 2
+    assert len(complete_checkpoints(model_dir)) <= 3, "only the newest checkpoints are kept"
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    train(model_dir, config, RunOptions(iterations=1, save_every=100, preview_every=100))
+    checkpoint = complete_checkpoints(model_dir)[-1]
+    weights = load_file(checkpoint / "model.safetensors")
+    key = "encoder.0.0.weight"
+    weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, checkpoint / "model.safetensors")
+    with pytest.raises(NonFiniteLoss, match="last good checkpoint"):
+        train(model_dir, None, RunOptions(iterations=3, save_every=1, preview_every=100))
+    assert [p.name for p in complete_checkpoints(model_dir)] == [checkpoint.name], "no checkpoint after the NaN"
+
+
+def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facetwin", "train", config.faceset_a, config.faceset_b, "-m", str(model_dir),
+         "--batch-size", "2", "--iterations", "1000", "--save-every", "1000", "--preview-every", "1000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = model_dir / "losses.csv"
+    deadline = time.monotonic() + 180
+    while (not log.is_file() or len(log.read_text().splitlines()) < 4) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "interrupted" in stdout
+    saved = complete_checkpoints(model_dir)
+    assert len(saved) == 1 and int(saved[0].name) >= 2
+    assert json.loads((saved[0] / "state.json").read_text())["reason"] == "interrupted"
+
+
+def test_two_process_ddp_keeps_ranks_identical(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "facetwin",
+         "train", config.faceset_a, config.faceset_b, "-m", str(model_dir), "--model", "masked128",
+         "--batch-size", "2", "--iterations", "3", "--device", "cpu", "--workers", "0"],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = complete_checkpoints(model_dir)[-1]
+    ranks = json.loads((checkpoint / "ranks.json").read_text())
+    assert ranks["world_size"] == 2 and len(ranks["digests"]) == 2
+    assert ranks["digests"][0] == ranks["digests"][1]
+    assert int(checkpoint.name) == 3
+    assert json.loads((checkpoint / "state.json").read_text())["world_size"] == 2
+
+
+def test_short_training_run_learns(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    learning = TrainConfig(config.faceset_a, config.faceset_b, model="original", batch_size=16, seed=0)
+    result = train(model_dir, learning, RunOptions(iterations=60, save_every=60, preview_every=30))
+    for side in ("a", "b"):
+        start, end = result.initial_heldout_l1[side], result.heldout_l1[side]
+        assert end <= 0.7 * start, f"held-out L1 of {side} went from {start:.4f} to {end:.4f}"
+    assert (model_dir / "previews" / "000000030.png").is_file() and (model_dir / "previews" / "000000060.png").is_file()
+    assert any((model_dir / "tb").iterdir())
+    plotted = run_cli("train", "--plot", model_dir)
+    assert plotted.returncode == 0 and (model_dir / "losses.png").is_file()
+    assert np.isfinite(result.data_wait_fraction)
