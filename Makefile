@@ -26,6 +26,8 @@ test: clips
 
 bench: clips
 	$(PY) bench/extract.py
+	$(PY) bench/train.py
+	$(PY) bench/compare_models.py
 
 clean-venv:
 	rm -rf $(VENV)

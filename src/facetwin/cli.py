@@ -16,8 +16,8 @@ from facetwin.errors import FacetwinError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Swap faces in photos and video; label the result.")
 faceset_app = typer.Typer(no_args_is_help=True, help="Inspect face sets.")
 app.add_typer(faceset_app, name="faceset")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -139,6 +139,50 @@ def train(
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
     (out if rank_console is err else rank_console).print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
               + (f"; held-out L1 {held}" if held else ""))
+
+
+@app.command()
+def convert(
+    input_path: Annotated[Path, typer.Argument(help="A video, an image, or a folder of images.")],
+    model_dir: Annotated[Path, typer.Option("-m", "--model-dir", help="Trained model folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (or folder, for a folder).")],
+    direction: Annotated[str, typer.Option(help="a2b: faces of A become B; b2a: the reverse.")] = "a2b",
+    mask: Annotated[str, typer.Option(help="hull, learned or both.")] = "both",
+    erode: Annotated[int, typer.Option(help="Shrink the mask by N model pixels (negative grows it).")] = 0,
+    feather: Annotated[int, typer.Option(min=0, help="Feather radius in model pixels.")] = 6,
+    colour: Annotated[str, typer.Option("--colour", "--color", help="none, reinhard or histogram.")] = "reinhard",
+    blend: Annotated[str, typer.Option(help="feather or poisson.")] = "feather",
+    crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality: lower is better and larger.")] = 18,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write original and swapped side by side.")] = False,
+    smooth: Annotated[bool, typer.Option(help="Smooth landmarks over time (One-Euro filter).")] = True,
+    max_faces: Annotated[int, typer.Option(min=1, help="Swap at most this many faces per frame, largest first.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Faces per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+) -> None:
+    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept."""
+    from facetwin.convert.blend import BLEND_MODES, MASK_MODES, BlendOptions
+    from facetwin.convert.color import COLOUR_MODES
+    from facetwin.convert.run import ConvertOptions, convert as run_convert
+    from facetwin.progress import make_progress
+
+    for name, value, allowed in (("mask", mask, MASK_MODES), ("colour", colour, COLOUR_MODES), ("blend", blend, BLEND_MODES)):
+        if value not in allowed:
+            raise fail(f"--{name} is one of {', '.join(allowed)}, not {value!r}")
+    options = ConvertOptions(
+        direction, BlendOptions(mask, erode, feather, colour, blend), crf, side_by_side, batch_size, smooth, max_faces, device, precision
+    )
+    try:
+        with make_progress("frames", err) as progress:
+            report = run_convert(input_path, model_dir, output, options, progress)
+    except FacetwinError as exc:
+        raise fail(str(exc)) from exc
+    if report.problem:
+        err.print(f"[yellow]facetwin:[/yellow] {report.problem}", highlight=False, soft_wrap=True)
+    out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
+              f" {report.passed_through} without a face passed through unchanged")
+    if report.frames == 0:
+        raise fail(f"{input_path}: nothing could be converted")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faceset import FaceSet, NewFace
 from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
 from facetwin.prefetch import prefetch
-from facetwin.store_thread import FrameStore
+from facetwin.background import BackgroundWorker
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def extract(
 ) -> ExtractReport:
     """Extract faces from every input into the face set at ``output``; never raises for one bad input.
 
-    Three threads share the work: decoding (prefetch), the face models (here), and storing (FrameStore).
+    Three threads share the work: decoding (prefetch), the face models (here), and storing (a
+    BackgroundWorker around ``FaceSet.add_frame``).
     """
     report = ExtractReport()
     collected = collect_sources(inputs)
@@ -82,7 +83,7 @@ def extract(
         return report
     analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=options.max_faces)
     try:
-        with FrameStore(faceset) as store:
+        with BackgroundWorker(faceset.add_frame, name="facetwin-store") as store:
             for source in collected.sources:
                 result = SourceResult(source.path)
                 report.results.append(result)
@@ -104,7 +105,7 @@ def extract(
 def _extract_source(
     source: MediaSource,
     faceset: FaceSet,
-    store: FrameStore,
+    store: BackgroundWorker,
     analyser: FaceAnalyser,
     options: ExtractOptions,
     result: SourceResult,

@@ -48,11 +48,13 @@ class MediaSource:
 
 @dataclass(frozen=True)
 class Frame:
-    """A decoded frame: its index in the source, its presentation time in seconds, RGB pixels."""
+    """A decoded frame: its index in the source, its presentation time (seconds, and the stream's own
+    timestamp where there is one), RGB pixels."""
 
     index: int
     seconds: float
     rgb: np.ndarray = field(repr=False)
+    pts: int | None = None
 
 
 @dataclass
@@ -173,7 +175,7 @@ def read_frames(source: MediaSource, every: int = 1, skip: frozenset[int] = froz
                 if index % every or index in skip:
                     continue
                 seconds = float(frame.time) if frame.time is not None else 0.0
-                yield Frame(index, seconds, frame.to_ndarray(format="rgb24"))
+                yield Frame(index, seconds, frame.to_ndarray(format="rgb24"), frame.pts)
         except av.FFmpegError as exc:
             raise TruncatedMedia(source.path, index + 1, _reason(exc)) from exc
         expected = stream.frames

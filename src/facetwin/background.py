@@ -1,28 +1,29 @@
-"""Store processed frames from a background thread, in order, so PNG encoding and SQLite commits
-overlap with the face models on the main thread (PNG encoding is a quarter of extract's per-frame work).
+"""Run a function on a background thread, one call at a time, in the order the calls were handed in.
+
+Extract stores frames this way (PNG encoding and SQLite commits overlap with the face models) and
+convert encodes video this way (H.264 encoding overlaps with detection and the swap). Errors raised by
+the function (a full disk, say) are re-raised in the caller's thread at the next ``put`` or ``drain``.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from types import TracebackType
-
-from facetwin.faceset import FaceSet, NewFace
+from typing import Any
 
 _STOP = object()
 
 
-class FrameStore:
-    """``put`` hands a frame to the writer thread; ``drain`` waits until all are committed and re-raises
-    the first storage error (a full disk, say) in the caller's thread. Use as a context manager."""
+class BackgroundWorker:
+    """``put(*args)`` queues ``function(*args)``; ``drain`` waits for all queued calls. A context manager."""
 
-    def __init__(self, faceset: FaceSet, depth: int = 16) -> None:
-        self._faceset = faceset
+    def __init__(self, function: Callable[..., Any], depth: int = 16, name: str = "facetwin-worker") -> None:
+        self._function = function
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="facetwin-store", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -32,15 +33,15 @@ class FrameStore:
                 if item is _STOP:
                     return
                 if self._error is None:
-                    self._faceset.add_frame(*item)  # type: ignore[misc]
+                    self._function(*item)  # type: ignore[misc]
             except BaseException as error:  # kept for the caller, which decides
                 self._error = error
             finally:
                 self._queue.task_done()
 
-    def put(self, source_id: int, frame_index: int, seconds: float, faces: Sequence[NewFace]) -> None:
+    def put(self, *args: Any) -> None:
         self._raise_if_failed()
-        self._queue.put((source_id, frame_index, seconds, faces))
+        self._queue.put(args)
 
     def drain(self) -> None:
         self._queue.join()
@@ -50,7 +51,7 @@ class FrameStore:
         if self._error is not None:
             raise self._error
 
-    def __enter__(self) -> FrameStore:
+    def __enter__(self) -> BackgroundWorker:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:

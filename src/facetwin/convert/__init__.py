@@ -1,0 +1,1 @@
+"""Convert: swap faces in frames and put them back (swap, mask, colour, blend, temporal smoothing)."""
