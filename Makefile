@@ -28,6 +28,7 @@ bench: clips
 	$(PY) bench/extract.py
 	$(PY) bench/train.py
 	$(PY) bench/compare_models.py
+	$(PY) bench/convert.py
 
 clean-venv:
 	rm -rf $(VENV)

