@@ -350,7 +350,8 @@ def _train(
                 if log_handle is not None:
                     log_handle.flush()
                 save("periodic")
-        save(result.stopped_because)
+        if iteration > 0 and (result.checkpoint is None or int(result.checkpoint.name) != iteration):
+            save(result.stopped_because)  # unless this very step was just saved
     finally:
         restore_signals()
         if log_handle is not None:
