@@ -180,3 +180,13 @@ def test_short_training_run_learns(config: TrainConfig, tmp_path: Path) -> None:
     plotted = run_cli("train", "--plot", model_dir)
     assert plotted.returncode == 0 and (model_dir / "losses.png").is_file()
     assert np.isfinite(result.data_wait_fraction)
+
+
+def test_masked128_trains_in_the_auto_precision(config: TrainConfig, tmp_path: Path) -> None:
+    """bf16 autocast once drove masked128's SSIM to -inf on the first step; the loss must stay finite."""
+    masked = TrainConfig(config.faceset_a, config.faceset_b, model="masked128", batch_size=16, seed=0)
+    result = train(tmp_path / "model", masked, RunOptions(iterations=4, save_every=100, preview_every=100))
+    assert result.iteration == 4 and result.last_losses is not None
+    assert all(np.isfinite(loss) and 0 < loss < 3 for loss in result.last_losses)
+    assert all(result.heldout_l1[side] < result.initial_heldout_l1[side] for side in ("a", "b"))
+    assert (tmp_path / "model" / "previews" / "000000004.png").is_file(), "a run ends with a preview"

@@ -52,7 +52,7 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
     clips = ensure_demo_clips()
     faceset_a, faceset_b, model_dir = out / "faceset_A", out / "faceset_B", out / "model"
     for faceset, inputs, every in ((faceset_a, [clips.franck], 4), (faceset_b, [clips.cap12, clips.cap13], 2)):
-        console.print(f"extract: {', '.join(p.name for p in inputs)} (every {every}th frame) into {faceset}")
+        console.print(f"extract: {', '.join(p.name for p in inputs)} (1 frame in {every}) into {faceset}")
         with make_progress("frames", console) as progress:
             report = extract(inputs, faceset, ExtractOptions(every=every, max_faces=1), progress)
         if report.exit_code:

@@ -53,14 +53,19 @@ def face_loss(
     mask: torch.Tensor,
     priority: torch.Tensor,
 ) -> torch.Tensor:
-    """SSIM + L1 weighted by face hull and eye/mouth priority, plus mask L1 when a mask is predicted."""
-    face, target = face.float(), target.float()
-    weights = pixel_weights(mask, priority)
-    structural = weighted_mean(1.0 - ssim_map(face, target), weights) / 2
-    absolute = weighted_mean((face - target).abs(), weights)
-    loss = structural + absolute
-    if mask_pred is not None:
-        loss = loss + (mask_pred.float() - mask).abs().mean()
+    """SSIM + L1 weighted by face hull and eye/mouth priority, plus mask L1 when a mask is predicted.
+
+    Computed in fp32 even inside a bf16 autocast region: SSIM divides local variances, and in bf16 the
+    blurred squares lose enough precision for the denominator to reach zero (seen as a -inf loss).
+    """
+    with torch.autocast(face.device.type, enabled=False):
+        face, target = face.float(), target.float()
+        weights = pixel_weights(mask, priority)
+        structural = weighted_mean(1.0 - ssim_map(face, target), weights) / 2
+        absolute = weighted_mean((face - target).abs(), weights)
+        loss = structural + absolute
+        if mask_pred is not None:
+            loss = loss + (mask_pred.float() - mask).abs().mean()
     return loss
 
 

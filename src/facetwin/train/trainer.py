@@ -352,6 +352,10 @@ def _train(
                 save("periodic")
         if iteration > 0 and (result.checkpoint is None or int(result.checkpoint.name) != iteration):
             save(result.stopped_because)  # unless this very step was just saved
+        preview = model_dir / "previews" / f"{iteration:09d}.png"
+        if is_main and iteration > 0 and not preview.is_file():  # a run always ends with a look at where it got
+            result.heldout_l1 = evaluate_held_out(model, held_out, device)
+            write_preview(model, held_out, device, preview)
     finally:
         restore_signals()
         if log_handle is not None:
