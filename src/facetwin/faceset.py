@@ -23,6 +23,7 @@ import numpy as np
 from facetwin.errors import FacetwinError
 from facetwin.faces.detect import Detection
 from facetwin.faces.landmarks import N_LANDMARKS
+from facetwin.media import write_image
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -105,16 +106,6 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_png_atomically(path: Path, rgb: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise FacetwinError(f"{path}: PNG encoding failed")
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as handle:
-        handle.write(encoded.tobytes())
-    os.replace(partial, path)
-
-
 class FaceSet:
     """Open (and with ``create``, make) a face set folder."""
 
@@ -180,7 +171,7 @@ class FaceSet:
         names = [f"{source_id:04d}_{frame_index:07d}_{i}.png" for i in range(len(faces))]
         try:
             for name, face in zip(names, faces, strict=True):
-                _write_png_atomically(self.faces_dir / name, face.crop)
+                write_image(self.faces_dir / name, face.crop, (cv2.IMWRITE_PNG_COMPRESSION, 1))
             with self._transaction():
                 self._db.execute(
                     "INSERT OR REPLACE INTO frames VALUES (?, ?, ?, ?)", (source_id, frame_index, seconds, len(faces))

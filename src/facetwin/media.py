@@ -8,7 +8,7 @@ could be decoded are kept and the caller is told where decoding stopped).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -117,6 +117,20 @@ def read_image(path: Path) -> np.ndarray:
     if image is None:
         raise MediaError(f"{path}: not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: str | os.PathLike[str], rgb: np.ndarray, params: Sequence[int] = ()) -> Path:
+    """Write an RGB image in the format its suffix names, via a temporary file and a rename, so a reader
+    never sees half a file. Raises OSError when it cannot be written."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(target.suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
+    if not ok:
+        raise OSError(f"{target}: cannot encode this image")
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(encoded.tobytes())
+    os.replace(partial, target)
+    return target
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from facetwin.faceset import FaceSet
+from facetwin.media import write_image
 
 
 def grid(images: Sequence[np.ndarray], columns: int, tile: int, labels: Sequence[str] | None = None) -> np.ndarray:
@@ -26,17 +27,6 @@ def grid(images: Sequence[np.ndarray], columns: int, tile: int, labels: Sequence
     return sheet
 
 
-def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
-    """Write an RGB image as PNG via a temporary file and rename, so a reader never sees half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part.png")
-    if not cv2.imwrite(str(partial), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{target}: could not write PNG")
-    os.replace(partial, target)
-    return target
-
-
 def contact_sheet(faceset: FaceSet, path: str | os.PathLike[str], count: int = 64, tile: int = 96) -> Path:
     """Write a sheet of ``count`` faces sampled evenly over the set, labelled with source and frame."""
     records = faceset.faces()
@@ -46,4 +36,4 @@ def contact_sheet(faceset: FaceSet, path: str | os.PathLike[str], count: int = 6
     chosen = [records[i] for i in picks]
     images = [faceset.load_crop(r) for r in chosen]
     labels = [f"{Path(r.source).stem[:5]}#{r.frame_index}" for r in chosen]
-    return write_png(path, grid(images, columns=8, tile=tile, labels=labels))
+    return write_image(path, grid(images, columns=8, tile=tile, labels=labels))

@@ -7,11 +7,9 @@ the model in between.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.progress import Progress
 
@@ -24,13 +22,12 @@ from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser, FoundFace
 from facetwin.media import (
     Frame,
-    MediaError,
     MediaSource,
     TruncatedMedia,
     collect_sources,
-    kind_of,
     read_frames,
     video_info,
+    write_image,
 )
 from facetwin.prefetch import prefetch
 from facetwin.video_out import VideoWriter
@@ -117,12 +114,11 @@ class FrameConverter:
         self.analyser.close()
 
 
-def _write_image(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    if not cv2.imwrite(str(partial), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise FacetwinError(f"{path}: cannot write this image")
-    os.replace(partial, path)
+def _write_image_or_fail(path: Path, rgb: np.ndarray) -> None:
+    try:
+        write_image(path, rgb)
+    except OSError as exc:
+        raise FacetwinError(f"{path}: cannot write this image ({exc})") from exc
 
 
 def _convert_video(source: Path, output: Path, converter: FrameConverter, report: ConvertReport, progress: Progress | None) -> None:
@@ -179,24 +175,22 @@ def convert(
                 converter.reset()
                 frame = next(iter(read_frames(source)))
                 out, faces = converter.convert_batch([frame])[0]
-                _write_image(output / source.path.name, out)
+                _write_image_or_fail(output / source.path.name, out)
                 report.frames += 1
                 report.swapped_frames += faces > 0
                 report.faces += faces
                 if progress is not None and task is not None:
                     progress.advance(task)
-        elif kind_of(input_path) == "image" or collected.sources[0].kind == "image":
+        elif collected.sources[0].kind == "image":
             frame = next(iter(read_frames(collected.sources[0])))
             out, faces = converter.convert_batch([frame])[0]
-            _write_image(output, out)
+            _write_image_or_fail(output, out)
             report.frames, report.swapped_frames, report.faces = 1, int(faces > 0), faces
         else:
             try:
                 _convert_video(input_path, output, converter, report, progress)
             except TruncatedMedia as exc:
                 report.problem = f"{exc}; {report.frames} converted frames written to {output}"
-    except MediaError:
-        raise
     finally:
         converter.close()
     return report

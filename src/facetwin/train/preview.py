@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from facetwin.models.base import SwapModel
-from facetwin.sheets import grid, write_png
+from facetwin.media import write_image
+from facetwin.sheets import grid
 
 PREVIEW_FACES = 4
 COLUMNS = ("A", "A rebuilt", "A as B", "B", "B rebuilt", "B as A")
@@ -35,7 +36,7 @@ def write_preview(model: SwapModel, held_out: dict[str, dict[str, torch.Tensor]]
     rows = min(len(column) for column in columns)
     tiles = [columns[c][r] for r in range(rows) for c in range(len(columns))]
     labels = [COLUMNS[c] for r in range(rows) for c in range(len(columns))]
-    return write_png(path, grid(tiles, columns=len(columns), tile=128, labels=labels))
+    return write_image(path, grid(tiles, columns=len(columns), tile=128, labels=labels))
 
 
 def plot_losses(model_dir: Path, path: Path | None = None) -> Path:
