@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import cv2
+import numpy as np
 import pytest
 
 from facetwin.demo_data import DemoClips, ensure_demo_clips
 from facetwin.extract import ExtractOptions, ExtractReport, extract
+from facetwin.media import MediaSource, read_frames
+from facetwin.train.trainer import RunOptions, TrainConfig, train
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep the signing identity that convert makes on first use out of the user's own config folder."""
+    folder = tmp_path_factory.mktemp("config")
+    os.environ["FACETWIN_CONFIG_DIR"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +45,52 @@ def franck_set(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> tu
 @pytest.fixture(scope="session")
 def cap12_set(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ExtractReport]:
     return _extract_once(tmp_path_factory, "cap12", clips.cap12, every=10)
+
+
+@pytest.fixture(scope="session")
+def model_dir(franck_set, cap12_set, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model") / "model"
+    config = TrainConfig(str(franck_set[0]), str(cap12_set[0]), model="original", batch_size=8, seed=1)
+    train(folder, config, RunOptions(iterations=30, save_every=30, preview_every=30))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def clip_with_tone(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 100 frames of cap13 with a generated 440 Hz tone muxed in as AAC."""
+    path = tmp_path_factory.mktemp("tone") / "cap13_tone.mp4"
+    with av.open(str(clips.cap13)) as source, av.open(str(path), "w") as target:
+        video_in = source.streams.video[0]
+        video_out = target.add_stream("libx264", rate=25)
+        video_out.width, video_out.height, video_out.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        audio_out = target.add_stream("aac", rate=48000, layout="mono")
+        for i, frame in enumerate(source.decode(video_in)):
+            if i == 100:
+                break
+            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, 25)
+            for packet in video_out.encode(frame):
+                target.mux(packet)
+        for packet in video_out.encode(None):
+            target.mux(packet)
+        t = np.arange(48000 * 4) / 48000
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            for packet in audio_out.encode(chunk):
+                target.mux(packet)
+        for packet in audio_out.encode(None):
+            target.mux(packet)
+    return path
+
+
+def save_frame(clip: Path, index: int, path: Path) -> np.ndarray:
+    """Write frame `index` of a clip to an image file (format from the suffix); return its RGB pixels."""
+    frame = next(f for f in read_frames(MediaSource(clip, "video")) if f.index == index)
+    cv2.imwrite(str(path), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    return frame.rgb
 
 
 def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

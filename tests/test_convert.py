@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -17,48 +16,8 @@ from facetwin.demo_data import DemoClips
 from facetwin.errors import FacetwinError
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
-from facetwin.train.trainer import RunOptions, TrainConfig, train
 
-from conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def model_dir(franck_set, cap12_set, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("model") / "model"
-    config = TrainConfig(str(franck_set[0]), str(cap12_set[0]), model="original", batch_size=8, seed=1)
-    train(folder, config, RunOptions(iterations=30, save_every=30, preview_every=30))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def clip_with_tone(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 100 frames of cap13 with a generated 440 Hz tone muxed in as AAC."""
-    path = tmp_path_factory.mktemp("tone") / "cap13_tone.mp4"
-    with av.open(str(clips.cap13)) as source, av.open(str(path), "w") as target:
-        video_in = source.streams.video[0]
-        video_out = target.add_stream("libx264", rate=25)
-        video_out.width, video_out.height, video_out.pix_fmt = video_in.width, video_in.height, "yuv420p"
-        audio_out = target.add_stream("aac", rate=48000, layout="mono")
-        for i, frame in enumerate(source.decode(video_in)):
-            if i == 100:
-                break
-            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, 25)
-            for packet in video_out.encode(frame):
-                target.mux(packet)
-        for packet in video_out.encode(None):
-            target.mux(packet)
-        t = np.arange(48000 * 4) / 48000
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for start in range(0, len(samples), 1024):
-            chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="fltp", layout="mono")
-            chunk.sample_rate, chunk.pts = 48000, start
-            for packet in audio_out.encode(chunk):
-                target.mux(packet)
-        for packet in audio_out.encode(None):
-            target.mux(packet)
-    return path
+from conftest import run_cli, save_frame
 
 
 def _streams(path: Path) -> tuple[list[tuple[int, float]], list[bytes], float]:
@@ -84,24 +43,27 @@ def test_video_keeps_frames_timing_and_audio(model_dir: Path, clip_with_tone: Pa
 
 
 def test_faces_change_and_the_rest_stays(model_dir: Path, clips: DemoClips, tmp_path: Path) -> None:
-    frame = next(f for f in read_frames(MediaSource(clips.cap13, "video")) if f.index == 200)
-    still = tmp_path / "still.png"
-    cv2.imwrite(str(still), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    original = save_frame(clips.cap13, 200, tmp_path / "still.png")
     output = tmp_path / "swapped.png"
-    report = convert(still, model_dir, output, ConvertOptions(direction="b2a"))
+    report = convert(tmp_path / "still.png", model_dir, output, ConvertOptions(direction="b2a"))
     assert report.swapped_frames == 1 and report.faces == 1
     swapped = cv2.cvtColor(cv2.imread(str(output)), cv2.COLOR_BGR2RGB)
-    assert swapped.shape == frame.rgb.shape
+    assert swapped.shape == original.shape
     analyser = FaceAnalyser()
-    x, y, w, h = analyser.analyse(frame.rgb)[0].detection.box
+    x, y, w, h = analyser.analyse(original)[0].detection.box
     analyser.close()
-    changed = np.abs(swapped.astype(int) - frame.rgb.astype(int)).sum(axis=2) > 0
-    inside = changed[int(y + h * 0.3) : int(y + h * 0.7), int(x + w * 0.3) : int(x + w * 0.7)]
-    assert inside.mean() > 0.9, "the centre of the face must be replaced"
+    # Away from the face the only change is the watermark (a few luma levels, the same on R, G and B);
+    # on the face the picture is replaced.
+    diff = swapped.astype(int) - original.astype(int)
+    inside = np.abs(diff[int(y + h * 0.3) : int(y + h * 0.7), int(x + w * 0.3) : int(x + w * 0.7)]).sum(axis=2)
+    assert (inside > 12).mean() > 0.8, "the centre of the face must be replaced"
     margin = 0.6 * max(w, h)
-    outside = np.ones_like(changed)
+    outside = np.ones(diff.shape[:2], bool)
     outside[max(0, int(y - margin)) : int(y + h + margin), max(0, int(x - margin)) : int(x + w + margin)] = False
-    assert not changed[outside].any(), "pixels away from the face must be untouched"
+    away = diff[outside]
+    assert np.abs(away).max() <= 12 and np.abs(away).mean() < 2.5, "away from the face only the faint watermark may differ"
+    grey = (away.max(axis=1) - away.min(axis=1))[np.abs(original[outside].astype(int) - 127).max(axis=1) < 100]
+    assert (grey <= 1).mean() > 0.99, "the watermark shifts R, G and B together: the colours away from the face are kept"
 
 
 def test_folder_in_folder_out_and_no_face_passes_through(model_dir: Path, clips: DemoClips, tmp_path: Path) -> None:

@@ -61,7 +61,9 @@ def extract(
     skipped = sum(r.already_done for r in report.results)
     out.print(f"{faces} faces from {frames} frames into {output}" + (f" ({skipped} frames done before)" if skipped else ""))
     if report.exit_code:
-        raise fail("nothing could be extracted" if not report.fatal else report.fatal, report.exit_code)
+        refused = [r for r in report.results if r.refused]
+        message = report.fatal or (f"{len(refused)} file(s) refused by the content gate" if refused else "nothing could be extracted")
+        raise fail(message, report.exit_code)
 
 
 @faceset_app.command("info")
@@ -159,30 +161,81 @@ def convert(
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per model call.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
+    sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
-    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept."""
+    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept.
+
+    Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
+    verify`), and sexually explicit input is refused."""
     from facetwin.convert.blend import BLEND_MODES, MASK_MODES, BlendOptions
     from facetwin.convert.color import COLOUR_MODES
     from facetwin.convert.run import ConvertOptions, convert as run_convert
     from facetwin.progress import make_progress
+    from facetwin.provenance.credentials import SigningIdentity
 
     for name, value, allowed in (("mask", mask, MASK_MODES), ("colour", colour, COLOUR_MODES), ("blend", blend, BLEND_MODES)):
         if value not in allowed:
             raise fail(f"--{name} is one of {', '.join(allowed)}, not {value!r}")
-    options = ConvertOptions(
-        direction, BlendOptions(mask, erode, feather, colour, blend), crf, side_by_side, batch_size, smooth, max_faces, device, precision
-    )
+    if (sign_cert is None) != (sign_key is None):
+        raise fail("--sign-cert and --sign-key go together")
     try:
+        identity = SigningIdentity.from_files(sign_cert, sign_key) if sign_cert and sign_key else None
+        options = ConvertOptions(
+            direction, BlendOptions(mask, erode, feather, colour, blend), crf, side_by_side, batch_size, smooth, max_faces,
+            device, precision, identity,
+        )
         with make_progress("frames", err) as progress:
             report = run_convert(input_path, model_dir, output, options, progress)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
-    if report.problem:
-        err.print(f"[yellow]facetwin:[/yellow] {report.problem}", highlight=False, soft_wrap=True)
+    for problem in ([report.problem] if report.problem else []) + report.refused:
+        err.print(f"[yellow]facetwin:[/yellow] {problem}", highlight=False, soft_wrap=True)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
-              f" {report.passed_through} without a face passed through unchanged")
+              f" {report.passed_through} without a face passed through unchanged;"
+              f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames == 0:
         raise fail(f"{input_path}: nothing could be converted")
+
+
+@app.command()
+def verify(
+    files: Annotated[list[Path], typer.Argument(help="Images or videos to check.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document instead of a table.")] = False,
+) -> None:
+    """Say whether files are labelled as made by facetwin: Content Credentials and watermark.
+
+    Exit code 0 when every file is marked synthetic, 1 when some file is not, 2 when some file could
+    not be checked."""
+    import json
+
+    from facetwin.provenance.verify import exit_code, verify_file
+
+    verdicts = [verify_file(path) for path in files]
+    if as_json:
+        print(json.dumps([v.to_json() for v in verdicts], indent=2))
+    else:
+        table = Table("file", "Content Credentials", "watermark", "verdict")
+        for v in verdicts:
+            c = v.credentials
+            if not c.present:
+                credential = "none"
+            else:
+                credential = f"{c.state}, {c.generator or '?'}" + (", trainedAlgorithmicMedia" if c.synthetic else "")
+                credential += "".join(f"\n[red]{p}[/red]" for p in c.problems)
+                if c.claim.get("model_id"):
+                    credential += f"\nmodel {c.claim['model_id']}"
+            mark = "-" if v.watermark is None else (
+                f"{v.watermark.marked_frames}/{v.watermark.sampled_frames} frames"
+                + (f", payload {v.watermark.payload}" if v.watermark.payload else ""))
+            verdict = v.summary
+            verdict += "".join(f"\n[yellow]{p}[/yellow]" for p in v.problems)
+            table.add_row(str(v.path), credential, mark, verdict)
+        out.print(table)
+    for verdict in verdicts:
+        if verdict.error:
+            err.print(f"[red]facetwin: error:[/red] {verdict.error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exit_code(verdicts))
 
 
 @app.command()
@@ -202,6 +255,8 @@ def demo(
                         ("training preview", outputs.preview), ("loss curves", outputs.losses),
                         ("contact sheet A", outputs.sheet_a), ("contact sheet B", outputs.sheet_b)):  # fmt: skip
         out.print(f"  {label:17} {path}")
+    for path, label in outputs.labels.items():
+        out.print(f"verify {path.name}: {label}")
 
 
 def run() -> None:

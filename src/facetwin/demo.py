@@ -22,6 +22,7 @@ from facetwin.errors import FacetwinError
 from facetwin.extract import ExtractOptions, extract
 from facetwin.faceset import FaceSet
 from facetwin.progress import make_progress
+from facetwin.provenance.verify import verify_file
 from facetwin.sheets import contact_sheet
 from facetwin.train.checkpoint import complete_checkpoints
 from facetwin.train.preview import plot_losses
@@ -37,6 +38,7 @@ class DemoOutputs:
     side_by_side: Path
     preview: Path
     losses: Path
+    labels: dict[Path, str]  # what `facetwin verify` says of each video
 
 
 def _trained_seconds(model_dir: Path) -> float:
@@ -84,4 +86,10 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
         console.print(f"convert: {clips.cap13.name} B->A into {target}")
         with make_progress("frames", console) as progress:
             convert(clips.cap13, model_dir, target, ConvertOptions(direction="b2a", side_by_side=side_by_side), progress)
-    return DemoOutputs(sheets[0], sheets[1], swap, side, preview, losses)
+    labels = {}
+    for target in (swap, side):
+        verdict = verify_file(target)
+        marks = verdict.watermark
+        labels[target] = (f"{verdict.summary}: Content Credentials {verdict.credentials.state or 'missing'}, watermark "
+                          f"{marks.payload if marks else '-'} in {marks.marked_frames if marks else 0}/{marks.sampled_frames if marks else 0} sampled frames")
+    return DemoOutputs(sheets[0], sheets[1], swap, side, preview, losses, labels)

@@ -1,4 +1,8 @@
-"""``facetwin extract``: media in, aligned faces out into a face set, resumable at any frame."""
+"""``facetwin extract``: media in, aligned faces out into a face set, resumable at any frame.
+
+Each file passes the content gate first (about a frame a second of a video, every image): an explicit
+file is refused and nothing of it enters the set.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from facetwin.faceset import FaceSet, NewFace
 from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
 from facetwin.prefetch import prefetch
 from facetwin.background import BackgroundWorker
+from facetwin.safety.gate import ContentGate, ContentRefused
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class SourceResult:
     frames_with_face: int = 0
     faces: int = 0
     problem: str | None = None
+    refused: bool = False
 
     @property
     def useful(self) -> bool:
@@ -50,8 +56,9 @@ class ExtractReport:
 
     @property
     def exit_code(self) -> int:
-        """Non-zero only when nothing could be processed (or the set itself could not be written)."""
-        if self.fatal:
+        """Non-zero when a file was refused by the content gate, or nothing could be processed (or the set
+        itself could not be written)."""
+        if self.fatal or any(result.refused for result in self.results):
             return 1
         return 0 if any(result.useful for result in self.results) else 1
 
@@ -82,13 +89,18 @@ def extract(
         report.fatal = str(exc)
         return report
     analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=options.max_faces)
+    gate = ContentGate()
     try:
         with BackgroundWorker(faceset.add_frame, name="facetwin-store") as store:
             for source in collected.sources:
                 result = SourceResult(source.path)
                 report.results.append(result)
                 try:
+                    gate.check(source)
                     _extract_source(source, faceset, store, analyser, options, result, progress)
+                except ContentRefused as exc:
+                    result.problem, result.refused = str(exc), True
+                    continue
                 except (TruncatedMedia, MediaError) as exc:
                     result.problem = str(exc)
                 store.drain()

@@ -2,7 +2,9 @@
 
 Audio packets are copied, not re-encoded, so the output's sound is bit-for-bit the input's. They are
 muxed as the video advances (everything up to the current frame's time), so memory stays flat on long
-clips. The file is written under a temporary name and renamed when complete.
+clips. The file is written under a temporary name and handed to `finish` when complete (by default a
+rename; convert signs it into place). It is kept when decoding of the input stopped early (the frames
+so far are good), and removed when anything else went wrong.
 """
 
 from __future__ import annotations
@@ -10,17 +12,28 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 
 import av
 import numpy as np
 
 from facetwin.errors import FacetwinError
+from facetwin.media import TruncatedMedia
 
 
 class VideoWriter:
-    def __init__(self, path: Path, source: Path, width: int, height: int, crf: int = 18) -> None:
+    def __init__(
+        self,
+        path: Path,
+        source: Path,
+        width: int,
+        height: int,
+        crf: int = 18,
+        finish: Callable[[Path, Path], None] = os.replace,
+    ) -> None:
         self.path = path
+        self.finish = finish
         self.partial = path.with_name(f".{path.stem}.partial{path.suffix}")
         self._input = av.open(str(source))
         video_in = self._input.streams.video[0]
@@ -73,7 +86,10 @@ class VideoWriter:
             self._out.close()
             self._input.close()
         if keep:
-            os.replace(self.partial, self.path)
+            try:
+                self.finish(self.partial, self.path)
+            finally:
+                self.partial.unlink(missing_ok=True)
         else:
             self.partial.unlink(missing_ok=True)
 
@@ -81,4 +97,4 @@ class VideoWriter:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self.close(keep=True)
+        self.close(keep=kind is None or issubclass(kind, TruncatedMedia))

@@ -1,8 +1,13 @@
 """``facetwin convert``: a video, an image or a folder of images in; the same media out, faces swapped.
 
 Per frame: detect, landmark (the modules extract uses), smooth the landmarks over time, align, swap in
-batches, paste back. Decoding runs ahead on one thread, encoding behind on another, the face work and
-the model in between.
+batches, paste back, watermark. Decoding runs ahead on one thread, encoding behind on another, the face
+work and the model in between.
+
+Two things always happen and have no switch: the content gate samples each file before any work and
+checks every frame with a face as it goes (an explicit file is refused and nothing is written for it),
+and every output is labelled: swapped frames carry the invisible watermark and the finished file is
+signed with Content Credentials before it appears at the output path.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from facetwin.media import (
     write_image,
 )
 from facetwin.prefetch import prefetch
+from facetwin.provenance.credentials import SigningIdentity, local_identity, mime_type
+from facetwin.provenance.label import Labeller, require_signable
+from facetwin.safety.gate import ContentGate, ContentRefused, FrameScreen
 from facetwin.video_out import VideoWriter
 
 ALIGN_SIZE = 256
@@ -46,6 +54,7 @@ class ConvertOptions:
     max_faces: int = 1
     device: str = "auto"
     precision: str = "auto"
+    identity: SigningIdentity | None = None  # None: the local identity (made on first use)
 
 
 @dataclass
@@ -55,6 +64,8 @@ class ConvertReport:
     swapped_frames: int = 0
     faces: int = 0
     problem: str | None = None
+    refused: list[str] = field(default_factory=list)
+    watermark: str = ""
 
     @property
     def passed_through(self) -> int:
@@ -81,13 +92,18 @@ class _Tracks:
 class FrameConverter:
     """Swaps the faces of frames handed in batches; keeps the temporal state of one stream."""
 
-    def __init__(self, swapper: Swapper, options: ConvertOptions) -> None:
-        self.swapper, self.options = swapper, options
+    def __init__(self, swapper: Swapper, options: ConvertOptions, labeller: Labeller) -> None:
+        self.swapper, self.options, self.labeller = swapper, options, labeller
         self.analyser = FaceAnalyser(size=ALIGN_SIZE, max_faces=options.max_faces)
         self.tracks = _Tracks(options.smooth)
+        self.screen: FrameScreen | None = None
 
-    def reset(self) -> None:
+    def start(self, screen: FrameScreen) -> None:
+        """A new source: forget the last one's motion, and check its frames with this screen."""
         self.tracks = _Tracks(self.options.smooth)
+        if self.screen is not None:
+            self.screen.close()
+        self.screen = screen
 
     def convert_batch(self, frames: list[Frame]) -> list[tuple[np.ndarray, int]]:
         """Return (output frame, faces swapped) for each input frame, in order."""
@@ -103,30 +119,54 @@ class FrameConverter:
             ALIGN_SIZE,
             self.options.direction,
         )
+        if self.screen is not None:
+            self.screen.add([frame.rgb for frame, faces in zip(frames, found, strict=True) if faces])
         outputs = [frame.rgb for frame in frames]
         for (fi, _, points), result in zip(jobs, swapped, strict=True):
             outputs[fi] = paste(outputs[fi], result, points, self.options.blend)
         if self.options.side_by_side:
             outputs = [np.hstack([frame.rgb, out]) for frame, out in zip(frames, outputs, strict=True)]
-        return [(out, len(faces)) for out, faces in zip(outputs, found, strict=True)]
+        return [
+            (self.labeller.mark(out) if faces else out, len(faces)) for out, faces in zip(outputs, found, strict=True)
+        ]
 
     def close(self) -> None:
         self.analyser.close()
+        if self.screen is not None:
+            self.screen.close()
 
 
-def _write_image_or_fail(path: Path, rgb: np.ndarray) -> None:
+def _convert_image(source: MediaSource, output: Path, converter: FrameConverter, gate: ContentGate, report: ConvertReport) -> None:
+    """One image: gated, swapped, written under a hidden name and signed into place."""
+    converter.start(gate.screen(source))
+    frame = next(iter(read_frames(source)))
+    out, faces = converter.convert_batch([frame])[0]
+    rendered = Labeller.rendering_path(output)
     try:
-        write_image(path, rgb)
+        write_image(rendered, out)
     except OSError as exc:
-        raise FacetwinError(f"{path}: cannot write this image ({exc})") from exc
+        raise FacetwinError(f"{output}: cannot write this image ({exc})") from exc
+    converter.labeller.finish(rendered, output, source.path, 1, int(faces > 0))
+    report.frames += 1
+    report.swapped_frames += faces > 0
+    report.faces += faces
 
 
-def _convert_video(source: Path, output: Path, converter: FrameConverter, report: ConvertReport, progress: Progress | None) -> None:
+def _convert_video(
+    source: Path, output: Path, converter: FrameConverter, gate: ContentGate, report: ConvertReport, progress: Progress | None
+) -> None:
     info = video_info(source)
+    converter.start(gate.screen(MediaSource(source, "video")))
     width = info.width * (2 if converter.options.side_by_side else 1)
     task = progress.add_task(source.name, total=info.frame_count) if progress is not None else None
     output.parent.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(output, source, width, info.height, converter.options.crf) as writer:
+
+    def sign_into_place(rendered: Path, final: Path) -> None:
+        if converter.screen is not None:
+            converter.screen.verdict()
+        converter.labeller.finish(rendered, final, source, report.frames, report.swapped_frames)
+
+    with VideoWriter(output, source, width, info.height, converter.options.crf, finish=sign_into_place) as writer:
         with BackgroundWorker(writer.write, depth=32, name="facetwin-encode") as encoder:
             batch: list[Frame] = []
 
@@ -145,9 +185,18 @@ def _convert_video(source: Path, output: Path, converter: FrameConverter, report
                     batch.append(frame)
                     if len(batch) >= converter.options.batch_size:
                         flush()
-            finally:
+            except TruncatedMedia:
                 if batch:
                     flush()
+                raise
+            if batch:
+                flush()
+
+
+def _image_output(folder: Path, source: Path) -> Path:
+    """An image keeps its format where that format can carry Content Credentials; others become PNG."""
+    target = folder / source.name
+    return target if mime_type(target) is not None else target.with_suffix(".png")
 
 
 def convert(
@@ -157,38 +206,39 @@ def convert(
     options: ConvertOptions = ConvertOptions(),
     progress: Progress | None = None,
 ) -> ConvertReport:
-    """Convert one video, image or folder of images. A truncated video keeps the frames converted so far."""
+    """Convert one video, image or folder of images. A truncated video keeps the frames converted so far.
+
+    Raises ContentRefused for an explicit video or image; in a folder, explicit images are skipped
+    (listed in the report) and the rest converted."""
     if options.direction not in ("a2b", "b2a"):
         raise FacetwinError(f"--direction is a2b or b2a, not {options.direction!r}")
     collected = collect_sources([input_path])
     if collected.errors:
         raise FacetwinError(collected.errors[0])
+    if not input_path.is_dir():
+        require_signable(output)
     swapper = Swapper(model_dir, options.device, options.precision)
-    converter = FrameConverter(swapper, options)
-    report = ConvertReport(output)
+    labeller = Labeller(swapper.model_id, options.direction, options.identity or local_identity())
+    converter = FrameConverter(swapper, options, labeller)
+    gate = ContentGate()
+    report = ConvertReport(output, watermark=labeller.payload.hex)
     try:
         if input_path.is_dir():
             output.mkdir(parents=True, exist_ok=True)
             images = [s for s in collected.sources if s.kind == "image"]
             task = progress.add_task(input_path.name, total=len(images)) if progress is not None else None
             for source in images:
-                converter.reset()
-                frame = next(iter(read_frames(source)))
-                out, faces = converter.convert_batch([frame])[0]
-                _write_image_or_fail(output / source.path.name, out)
-                report.frames += 1
-                report.swapped_frames += faces > 0
-                report.faces += faces
+                try:
+                    _convert_image(source, _image_output(output, source.path), converter, gate, report)
+                except ContentRefused as exc:
+                    report.refused.append(str(exc))
                 if progress is not None and task is not None:
                     progress.advance(task)
         elif collected.sources[0].kind == "image":
-            frame = next(iter(read_frames(collected.sources[0])))
-            out, faces = converter.convert_batch([frame])[0]
-            _write_image_or_fail(output, out)
-            report.frames, report.swapped_frames, report.faces = 1, int(faces > 0), faces
+            _convert_image(collected.sources[0], output, converter, gate, report)
         else:
             try:
-                _convert_video(input_path, output, converter, report, progress)
+                _convert_video(input_path, output, converter, gate, report, progress)
             except TruncatedMedia as exc:
                 report.problem = f"{exc}; {report.frames} converted frames written to {output}"
     finally:

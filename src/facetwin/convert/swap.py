@@ -12,7 +12,8 @@ import torch
 from facetwin.errors import FacetwinError
 from facetwin.models.registry import build_model
 from facetwin.train.augment import coverage_matrix
-from facetwin.train.checkpoint import complete_checkpoints, load_checkpoint
+from facetwin.provenance.label import sha256_file
+from facetwin.train.checkpoint import MODEL, complete_checkpoints, load_checkpoint
 from facetwin.train.trainer import choose_device, choose_precision, resolve_config
 
 
@@ -37,6 +38,8 @@ class Swapper:
         self.state = load_checkpoint(checkpoints[-1], self.model, None)
         self.iteration = int(self.state["iteration"])
         self.checkpoint = checkpoints[-1]
+        # What the watermark and the credential name: the architecture, the step, and the weights' hash.
+        self.model_id = f"{config.model}@{self.iteration}-{sha256_file(self.checkpoint / MODEL)[:16]}"
         self.spec = self.model.spec
         self.device = choose_device(device)
         self.dtype = choose_precision(precision, self.device)

@@ -1,0 +1,283 @@
+"""Provenance and content-gate figures on the demo output: cap13_edit2.mp4 converted B->A.
+
+Prints JSON:
+- watermark: bit accuracy and payload detection rate over every frame of the converted video, as it
+  is and after each attack (H.264 CRF 28 re-encode, half size, JPEG 75 per frame, half size then
+  CRF 28), and on every frame of the three untouched demo clips (must be 0);
+- quality: PSNR of the marked swap against the unmarked swap, and the drop in PSNR against the input
+  frame that marking causes (target: at most 1 dB);
+- time: ms per frame of marking, of reading, of the gate's detector; signing and `verify` per file;
+  convert frames/s as shipped, without the gate, and without gate and watermark (median of --runs,
+  all three measured in the same run, so the watermark's and the gate's shares of convert's time show);
+- compare: invisible-watermark's dwtDct, dwtDctSvd and rivaGan (32 bits, "marked" at >= 28 bits right)
+  on the same frames and attacks, next to facetwin's own.
+
+    .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12]
+
+Without --model-dir it trains a throwaway `original` (as bench/convert.py does): the figures here do not
+depend on how well the model swaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from convert import throwaway_model  # noqa: E402  (bench/convert.py)
+
+from facetwin.convert import run as convert_run  # noqa: E402
+from facetwin.convert.run import ConvertOptions, FrameConverter, convert  # noqa: E402
+from facetwin.convert.swap import Swapper  # noqa: E402
+from facetwin.demo_data import ensure_demo_clips  # noqa: E402
+from facetwin.media import MediaSource, read_frames  # noqa: E402
+from facetwin.provenance import watermark  # noqa: E402
+from facetwin.provenance.credentials import local_identity  # noqa: E402
+from facetwin.provenance.label import Labeller  # noqa: E402
+from facetwin.provenance.payload import Payload  # noqa: E402
+from facetwin.provenance.verify import verify_file  # noqa: E402
+from facetwin.safety.detector import NudityDetector  # noqa: E402
+from facetwin.safety.gate import ContentGate  # noqa: E402
+
+Frames = list[np.ndarray]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def decode(path: Path) -> Frames:
+    return [f.rgb for f in read_frames(MediaSource(path, "video"))]
+
+
+def h264(frames: Frames, crf: int) -> Frames:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = frames[0].shape[1] // 2 * 2, frames[0].shape[0] // 2 * 2
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": str(crf)}
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def half(frames: Frames) -> Frames:
+    return [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2), interpolation=cv2.INTER_AREA) for f in frames]
+
+
+def jpeg(frames: Frames, quality: int = 75) -> Frames:
+    out = []
+    for f in frames:
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        out.append(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    return out
+
+
+ATTACKS: dict[str, Callable[[Frames], Frames]] = {
+    "none": lambda f: f,
+    "h264_crf28": lambda f: h264(f, 28),
+    "half_size": half,
+    "jpeg_q75": jpeg,
+    "half_size_then_crf28": lambda f: h264(half(f), 28),
+}
+
+
+def score(frames: Frames, expected: Payload | None) -> dict[str, float]:
+    readings = [watermark.read(f) for f in frames]
+    found = [r.payload for r in readings if r.payload is not None]
+    result = {"frames": len(frames), "detected": round(len(found) / len(frames), 4)}
+    if expected is not None:
+        result["bit_accuracy"] = round(float(np.mean([r.bit_accuracy(expected) for r in readings])), 4)
+        result["correct_payload"] = round(sum(p == expected for p in found) / len(frames), 4)
+    return result
+
+
+class _Unmarked(Labeller):
+    def mark(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb
+
+
+class _Unscreened:
+    def add(self, frames: Frames) -> None:
+        pass
+
+    def verdict(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _NoGate(ContentGate):
+    def screen(self, source: MediaSource) -> _Unscreened:  # type: ignore[override]
+        return _Unscreened()
+
+
+def convert_fps(clip: Path, model_dir: Path, out: Path, gate: bool, mark: bool) -> float:
+    """Convert as shipped, or with the gate and/or the watermark taken out (bench instrumentation)."""
+    original_gate, original_labeller = convert_run.ContentGate, convert_run.Labeller
+    try:
+        if not gate:
+            convert_run.ContentGate = _NoGate  # type: ignore[misc]
+        if not mark:
+            convert_run.Labeller = _Unmarked  # type: ignore[misc]
+        start = time.perf_counter()
+        report = convert(clip, model_dir, out, ConvertOptions(direction="b2a"))
+        return report.frames / (time.perf_counter() - start)
+    finally:
+        convert_run.ContentGate, convert_run.Labeller = original_gate, original_labeller
+
+
+def compare_invisible_watermark(frames: Frames, seed: int = 0) -> dict[str, object]:
+    try:
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+    except ImportError:
+        return {"skipped": "invisible-watermark is not installed (pip install --no-deps invisible-watermark PyWavelets)"}
+    bits = list(np.random.default_rng(seed).integers(0, 2, 32))
+    results: dict[str, object] = {}
+    for method in ("dwtDct", "dwtDctSvd", "rivaGan"):
+        if method == "rivaGan":
+            WatermarkEncoder.loadModel()
+        encoder = WatermarkEncoder()
+        encoder.set_watermark("bits", bits)
+        decoder = WatermarkDecoder("bits", 32)
+        bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
+        start = time.perf_counter()
+        marked = [cv2.cvtColor(encoder.encode(f, method), cv2.COLOR_BGR2RGB) for f in bgr]
+        embed_ms = (time.perf_counter() - start) / len(frames) * 1e3
+
+        def read(attacked: Frames, size: tuple[int, int]) -> dict[str, float]:
+            # these methods need >= 256x256 pixels: a half-size frame is scaled back up to be read
+            matches = []
+            for f in attacked:
+                f = cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) if f.shape[1::-1] != size else f
+                decoded = decoder.decode(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), method)
+                matches.append(int(np.sum(np.asarray(decoded, int) == np.asarray(bits, int))))
+            return {"bit_accuracy": round(float(np.mean(matches)) / 32, 4), "marked": round(float(np.mean([m >= 28 for m in matches])), 4)}
+
+        size = frames[0].shape[1::-1]
+        results[method] = {
+            "embed_ms": round(embed_ms, 1),
+            "psnr_db": round(statistics.median(psnr(m, f) for m, f in zip(marked, frames)), 2),
+            **{name: read(attack(marked), size) for name, attack in ATTACKS.items() if name != "half_size_then_crf28"},
+            "unmarked": read(frames, size),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare-frames", type=int, default=12)
+    args = parser.parse_args()
+    clips = ensure_demo_clips()
+    with tempfile.TemporaryDirectory(prefix="facetwin-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        model_dir = args.model_dir or throwaway_model(scratch)
+        output = scratch / "demo_swap.mp4"
+        fps: dict[str, list[float]] = {"shipped": [], "without_gate": [], "without_gate_and_watermark": []}
+        for run in range(args.runs):
+            fps["shipped"].append(convert_fps(clips.cap13, model_dir, output, gate=True, mark=True))
+            fps["without_gate"].append(convert_fps(clips.cap13, model_dir, scratch / "nogate.mp4", gate=False, mark=True))
+            fps["without_gate_and_watermark"].append(convert_fps(clips.cap13, model_dir, scratch / "plain.mp4", gate=False, mark=False))
+        speed = {name: round(statistics.median(values), 2) for name, values in fps.items()}
+
+        swapper = Swapper(model_dir)
+        payload = Labeller(swapper.model_id, "b2a", local_identity()).payload
+        converted = decode(output)
+        robustness = {name: score(attack(converted), payload) for name, attack in ATTACKS.items()}
+        unmarked = {clip.name: score(decode(clip), None) for clip in (clips.franck, clips.cap12, clips.cap13)}
+
+        # Marking's cost in picture quality, before any encoding: the same swapped frames, with and without.
+        inputs = [f for f in read_frames(MediaSource(clips.cap13, "video"), every=8)]
+        converter = FrameConverter(swapper, ConvertOptions(direction="b2a"), _Unmarked(swapper.model_id, "b2a", local_identity()))
+        swapped = converter.convert_batch(inputs)
+        plain = [out for out, faces in swapped if faces]
+        sources = [f.rgb for f, (_, faces) in zip(inputs, swapped, strict=True) if faces]
+        converter.close()
+        start = time.perf_counter()
+        marked = [watermark.embed(f, payload) for f in plain]
+        mark_ms = (time.perf_counter() - start) / len(plain) * 1e3
+        start = time.perf_counter()
+        for f in marked:
+            watermark.read(f)
+        read_ms = (time.perf_counter() - start) / len(marked) * 1e3
+        psnr_vs_unmarked = statistics.median(psnr(m, p) for m, p in zip(marked, plain))
+        drop = statistics.median(psnr(p, s) - psnr(m, s) for m, p, s in zip(marked, plain, sources))
+
+        detector = NudityDetector()
+        sample = [f.rgb for f in read_frames(MediaSource(clips.cap13, "video"), every=12)][:48]
+        detector.scores(sample[:8])
+        start = time.perf_counter()
+        for i in range(0, len(sample), 8):
+            detector.scores(sample[i : i + 8])
+        gate_ms = (time.perf_counter() - start) / len(sample) * 1e3
+        start = time.perf_counter()
+        ContentGate().check(MediaSource(clips.cap13, "video"))
+        prepass_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        verdict = verify_file(output)
+        verify_s = time.perf_counter() - start
+        compare_frames = [f.rgb for f in read_frames(MediaSource(clips.cap13, "video"), every=max(1, 765 // args.compare_frames))]
+        compare_frames = compare_frames[: args.compare_frames]
+        ours = {"embed_ms": round(float(np.mean([_time_ms(watermark.embed, f, payload) for f in compare_frames])), 2),
+                "psnr_db": round(statistics.median(psnr(watermark.embed(f, payload), f) for f in compare_frames), 2),
+                **{name: score(attack([watermark.embed(f, payload) for f in compare_frames]), payload)
+                   for name, attack in ATTACKS.items() if name != "half_size_then_crf28"},
+                "unmarked": score(compare_frames, payload)}
+
+    print(json.dumps({
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+        "clip": clips.cap13.name,
+        "model": swapper.model_id,
+        "payload": payload.hex,
+        "watermark": {"converted_output": robustness, "untouched_demo_clips": unmarked},
+        "quality": {"psnr_marked_vs_unmarked_db": round(psnr_vs_unmarked, 2), "psnr_drop_vs_input_db": round(drop, 3),
+                    "frames": len(plain)},
+        "time": {
+            "mark_ms_per_frame": round(mark_ms, 2),
+            "read_ms_per_frame": round(read_ms, 2),
+            "gate_detector_ms_per_frame": round(gate_ms, 1),
+            "gate_prepass_s_cap13": round(prepass_s, 2),
+            "verify_s_per_video": round(verify_s, 2),
+            "convert_fps": speed,
+            # the share of a frame's time that each adds: 1 - (fps with it / fps without it)
+            "watermark_share_of_convert_time": round(1 - speed["without_gate"] / speed["without_gate_and_watermark"], 3),
+            "gate_share_of_convert_time": round(1 - speed["shipped"] / speed["without_gate"], 3),
+        },
+        "verify_verdict": verdict.summary,
+        "compare": {"facetwin_spread_spectrum_40bit": ours, **compare_invisible_watermark(compare_frames)},
+    }, indent=2))
+
+
+def _time_ms(function: Callable[..., object], *args: object) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return (time.perf_counter() - start) * 1e3
+
+
+if __name__ == "__main__":
+    main()
