@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -c "import cv2, mediapipe, torch, av, c2pa, onnxruntime, nudenet; print('facetwin environment ready: torch', torch.__version__, 'opencv', cv2.__version__)"
+	$(PY) -c "import cv2, mediapipe, torch, av, c2pa, onnxruntime, nudenet, dlib; print('facetwin environment ready: torch', torch.__version__, 'opencv', cv2.__version__)"
 	touch $(STAMP)
 
 clips: $(STAMP)
@@ -30,6 +30,7 @@ bench: clips
 	$(PY) bench/compare_models.py
 	$(PY) bench/convert.py
 	$(PY) bench/provenance.py
+	$(PY) bench/quality.py
 
 clean-venv:
 	rm -rf $(VENV)

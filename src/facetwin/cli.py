@@ -102,6 +102,7 @@ def train(
     minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many minutes of this run.")] = None,
     save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N iterations.")] = 500,
     preview_every: Annotated[int, typer.Option(min=1, help="Preview PNG and held-out score every N iterations.")] = 250,
+    evaluate_every: Annotated[int | None, typer.Option(min=1, help="Identity and reconstruction metrics every N iterations (quality.csv, plotted).")] = None,
     keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept as backups.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for the split, the augmentation and the weights.")] = 0,
     holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of faces held out.")] = 0.05,
@@ -131,7 +132,7 @@ def train(
         if len(paths) != 2:
             raise fail("give exactly two face sets: FACESET_A FACESET_B")
         config = TrainConfig(str(paths[0].resolve()), str(paths[1].resolve()), model, batch_size, seed, holdout)
-    options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers)
+    options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers, evaluate_every)
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
         with TrainProgress(rank_console, iterations, minutes) as progress:
@@ -236,6 +237,46 @@ def verify(
         if verdict.error:
             err.print(f"[red]facetwin: error:[/red] {verdict.error}", highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code(verdicts))
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Option("-m", "--model-dir", help="Trained model folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder: metrics.json, report.html, plots.")],
+    video: Annotated[Path | None, typer.Option(help="Also convert this clip and measure flicker, jitter and identity.")] = None,
+    direction: Annotated[str, typer.Option(help="For --video: a2b (the clip shows A) or b2a.")] = "a2b",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    faces: Annotated[int, typer.Option(min=2, help="Held-out faces per identity to score.")] = 64,
+) -> None:
+    """Measure swap quality on the held-out faces (and a clip): reconstruction, identity, expression, pose."""
+    from facetwin.evaluate.run import evaluate as run_evaluate
+    from facetwin.progress import make_progress
+
+    try:
+        with make_progress("frames", err) as progress:
+            metrics, report = run_evaluate(model_dir, output, video, direction, device, progress, faces)
+    except FacetwinError as exc:
+        raise fail(str(exc)) from exc
+    held = metrics["held_out"]
+    table = Table("", "SSIM", "PSNR", "L1", "to target", "to other", "retrieved", "< 0.6", "mesh err", "pose °",
+                  title=f"{held['model_id']}: held-out faces (A, B: rebuilt and real; A→B, B→A: swaps)",
+                  caption="identity: dlib distance to the target's and the other's centroid; mesh error in inter-ocular units")
+    number = lambda v, f="{:.3f}": "–" if v is None else f.format(v)  # noqa: E731
+    for side in ("a", "b"):
+        r, i = held["reconstruction"][side], held["identity"][f"real_{side}"]
+        table.add_row(f"{side.upper()}", number(r["ssim"]), number(r["psnr"], "{:.2f}"), number(r["l1"], "{:.4f}"),
+                      number(i["to_target"]), number(i["to_source"]), number(i["retrieval"], "{:.0%}"), number(i["within_threshold"], "{:.0%}"), "", "")
+    for swap in ("a2b", "b2a"):
+        i, e = held["identity"][swap], held["expression"].get(swap, {})
+        table.add_row(f"{swap[0].upper()}→{swap[2].upper()}", "", "", "", number(i["to_target"]), number(i["to_source"]),
+                      number(i["retrieval"], "{:.0%}"), number(i["within_threshold"], "{:.0%}"),
+                      number(e.get("landmark_error_iod")), number(e.get("pose_error_deg"), "{:.1f}"))
+    out.print(table)
+    if metrics.get("clip"):
+        clip = metrics["clip"]
+        out.print(f"clip {clip['source']}: flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
+                  f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
+    out.print(f"report: {report}")
 
 
 @app.command()

@@ -58,7 +58,13 @@ def plot_losses(model_dir: Path, path: Path | None = None) -> Path:
     if not rows:
         raise ValueError(f"{log}: no training steps logged yet")
     steps = np.array([int(r["iteration"]) for r in rows])
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    quality_log = model_dir / "quality.csv"
+    quality: list[dict[str, str]] = []
+    if quality_log.is_file():
+        with open(quality_log, newline="") as handle:
+            quality = list(csv.DictReader(handle))
+    figure, axes = plt.subplots(1, 3 if quality else 2, figsize=(18 if quality else 12, 4.5))
+    left, right = axes[0], axes[1]
     for side, colour in (("a", "tab:blue"), ("b", "tab:orange")):
         values = np.array([float(r[f"loss_{side}"]) for r in rows])
         window = max(1, len(values) // 50)
@@ -70,7 +76,14 @@ def plot_losses(model_dir: Path, path: Path | None = None) -> Path:
             right.plot(*zip(*held), marker="o", color=colour, label=f"held-out L1 {side.upper()}")
     left.set(xlabel="iteration", ylabel="loss", title="training loss", yscale="log")
     right.set(xlabel="iteration", ylabel="masked L1", title="held-out reconstruction")
-    for axis in (left, right):
+    if quality:  # train --evaluate-every: does the swap look more like its target?
+        its = [int(r["iteration"]) for r in quality]
+        for swap, colour in (("a2b", "tab:orange"), ("b2a", "tab:blue")):
+            axes[2].plot(its, [float(r[f"identity_{swap}"]) for r in quality], marker="o", color=colour,
+                         label=f"{swap[0].upper()}→{swap[2].upper()}: distance to target identity")
+        axes[2].axhline(0.6, color="grey", linestyle="--", linewidth=1, label="dlib same-person threshold")
+        axes[2].set(xlabel="iteration", ylabel="dlib embedding distance", title="swap identity (held-out faces)")
+    for axis in axes:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()

