@@ -23,8 +23,6 @@ import torch
 
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.extract import ExtractOptions, extract
-from facetwin.faces.align import transform_points
-from facetwin.faceset import FaceSet
 from facetwin.models.registry import build_model
 from facetwin.train.augment import coverage_matrix
 from facetwin.train.checkpoint import complete_checkpoints, load_checkpoint
@@ -47,7 +45,7 @@ def score(model_dir: Path, config: TrainConfig) -> dict[str, dict[str, float]]:
     for side, path in zip(SIDES, (config.faceset_a, config.faceset_b)):
         _, held = split_pool(load_pool(Path(path), working), config.holdout, config.seed)
         batch = held_out_batch(held, spec)
-        face, _ = model(batch["source"].contiguous(memory_format=torch.channels_last), side)
+        face, _ = model(batch["source"], side)
         predictions = face.float().numpy().transpose(0, 2, 3, 1)
         eval_matrix = coverage_matrix(working, EVAL_SIZE, EVAL_COVERAGE)
         # model output pixels -> aligned crop pixels -> evaluation pixels

@@ -1,6 +1,13 @@
-"""Training speed of ``original`` at batch 16: fp32 against the ``auto`` path (bf16 + channels_last on
-AMX CPUs), measured in the same run with the real trainer, plus the share of step time spent waiting
-for data, achieved GFLOP/s, and whether bf16 trains as well as fp32 (held-out L1 after N steps each).
+"""Training speed of ``original`` at batch 16: fp32 against the ``auto`` path (bf16 autocast where the CPU
+has AVX-512 BF16 or AMX), measured in the same run with the real trainer, plus the share of step time
+spent waiting for data, achieved GFLOP/s, and whether bf16 trains as well as fp32 (held-out L1 after N
+steps each).
+
+It also measures the design choices behind the training step, each against its alternative in the same
+run, on one model step (forward, backward, Adam) in the ``auto`` precision:
+- memory layout: channels_last against plain NCHW (``facetwin.devices.memory_format`` picks one);
+- Adam: fused against the per-tensor foreach version;
+- the 4x4 bottleneck convolutions as one GEMM (``facetwin.models.blocks.Conv2d``) against oneDNN's kernel.
 
 Prints JSON; quote the medians.
 
@@ -15,6 +22,7 @@ import json
 import os
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -23,7 +31,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.extract import ExtractOptions, extract
 from facetwin.models.registry import build_model
-from facetwin.train.trainer import PairStep, RunOptions, TrainConfig, choose_precision, train
+from facetwin.devices import choose_precision, memory_format
+from facetwin.models import blocks
+from facetwin.train.trainer import PairStep, RunOptions, TrainConfig, train
 
 WARMUP = 5
 
@@ -58,6 +68,54 @@ def flops_per_step(model_name: str, batch: int) -> float:
     return float(counter.get_total_flops())
 
 
+def step_ms(model_name: str, batch: int, dtype: torch.dtype, layout: torch.memory_format, fused: bool, gemm: bool, steps: int) -> float:
+    """Median wall time of one training step (forward, L1 backward, Adam) on fixed random batches."""
+    saved, blocks.GEMM_MAX_POSITIONS = blocks.GEMM_MAX_POSITIONS, (blocks.GEMM_MAX_POSITIONS if gemm else 0)
+    try:
+        torch.manual_seed(0)
+        model = build_model(model_name).to(memory_format=layout)
+        optimizer = torch.optim.Adam(model.parameters(), lr=model.learning_rate, betas=model.betas, fused=fused, foreach=not fused)
+        step = PairStep(model)
+        size = model.spec.size
+        a, b = (torch.rand(batch, 3, size, size).contiguous(memory_format=layout) for _ in range(2))
+        times = []
+        for i in range(WARMUP + steps):
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                outputs = step(a, b)
+                loss = sum((out[0].float() - target).abs().mean() for out, target in zip(outputs.values(), (a, b)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if i >= WARMUP:
+                times.append(time.perf_counter() - start)
+        return round(statistics.median(times) * 1000, 1)
+    finally:
+        blocks.GEMM_MAX_POSITIONS = saved
+
+
+def design_choices(model_name: str, batch: int, steps: int) -> dict[str, dict[str, float | str]]:
+    """Each choice of the training step against its alternative, everything else as facetwin runs it."""
+    device = torch.device("cpu")
+    dtype = choose_precision("auto", device)
+    chosen = {"layout": memory_format(device), "fused": True, "gemm": True}
+    alternatives = {
+        "layout": torch.channels_last if chosen["layout"] == torch.contiguous_format else torch.contiguous_format,
+        "fused": False,
+        "gemm": False,
+    }
+    names = {"layout": lambda v: "channels_last" if v == torch.channels_last else "nchw",
+             "fused": lambda v: "fused" if v else "foreach", "gemm": lambda v: "gemm" if v else "onednn"}  # fmt: skip
+    base = step_ms(model_name, batch, dtype, steps=steps, **chosen)
+    results: dict[str, dict[str, float | str]] = {}
+    for key, other in alternatives.items():
+        other_ms = step_ms(model_name, batch, dtype, steps=steps, **{**chosen, key: other})
+        results[key] = {"chosen": names[key](chosen[key]), "chosen_step_ms": base,
+                        "alternative": names[key](other), "alternative_step_ms": other_ms,
+                        "speedup_of_chosen": round(other_ms / base, 2)}  # fmt: skip
+    return results
+
+
 def quality(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dict[str, float]:
     result = train(
         scratch / f"quality_{precision}", config, RunOptions(iterations=steps, save_every=10**6, preview_every=steps, precision=precision)
@@ -73,6 +131,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--quality-steps", type=int, default=150)
+    parser.add_argument("--design-steps", type=int, default=8, help="steps timed per design choice (0: skip)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -96,7 +155,10 @@ def main() -> None:
             "target_speedup": 2.5,
             "gflop_per_step": round(flops / 1e9, 2),
             "achieved_gflop_per_s": {k: round(flops * v / 1e9, 1) for k, v in steps_per_s.items()},
+            "cpu_bf16": {"avx512_bf16": torch.cpu._is_avx512_bf16_supported(), "amx": torch.cpu._is_amx_tile_supported()},
         }
+        if args.design_steps:
+            result["design_choices"] = design_choices(args.model, args.batch_size, args.design_steps)
         if args.quality_steps:
             result["quality_steps"] = args.quality_steps
             result["quality_fp32"] = quality(config, scratch, "fp32", args.quality_steps)

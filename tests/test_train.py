@@ -47,6 +47,35 @@ def test_original_is_the_2017_architecture() -> None:
     assert model.learning_rate == 5e-5 and model.betas == (0.5, 0.999)
 
 
+def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 4x4 bottleneck convolutions run as one GEMM on the CPU (models.blocks.Conv2d): on real faces
+    the model's outputs and every parameter's gradient must equal those of PyTorch's own kernel."""
+    from facetwin.models import blocks
+    from facetwin.train.trainer import PairStep
+
+    spec = build_model("original").spec
+    pool = load_pool(Path(config.faceset_a), 103)
+    faces = torch.from_numpy(np.stack(pool.crops[:8]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    faces = torch.nn.functional.interpolate(faces, size=spec.size, mode="area")
+
+    def run(gemm_positions: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        monkeypatch.setattr(blocks, "GEMM_MAX_POSITIONS", gemm_positions)
+        torch.manual_seed(0)
+        model = build_model("original")
+        outputs = PairStep(model)(faces[:4], faces[4:])
+        loss = sum((out[0] - target).abs().mean() for out, target in zip(outputs.values(), (faces[:4], faces[4:])))
+        loss.backward()
+        return outputs["a"][0].detach(), {name: p.grad for name, p in model.named_parameters()}
+
+    shipped = blocks.GEMM_MAX_POSITIONS
+    assert shipped >= 16, "the 4x4 maps of original take the GEMM path"
+    gemm_face, gemm_grads = run(shipped)
+    plain_face, plain_grads = run(0)
+    torch.testing.assert_close(gemm_face, plain_face, rtol=1e-4, atol=1e-5)
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(gemm_grads[name], grad, rtol=1e-3, atol=1e-3 * float(grad.abs().max()), msg=name)
+
+
 def test_masked128_predicts_a_face_and_a_mask() -> None:
     model = build_model("masked128")
     face, mask = model(torch.rand(2, 3, 128, 128), "b")
@@ -93,6 +122,28 @@ def test_resumed_run_equals_uninterrupted_run(config: TrainConfig, tmp_path: Pat
     rows = (tmp_path / "resumed" / "losses.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2", "3", "4"]
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["batch_size"] == 4
+
+
+def test_checkpoint_from_foreach_adam_resumes_fused(tmp_path: Path) -> None:
+    """Checkpoints written before Adam was fused (or on another device) resume with this run's Adam."""
+    from facetwin.train.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4)
+    old = torch.optim.Adam(layer.parameters(), lr=5e-5, betas=(0.5, 0.999), foreach=True)
+    layer(torch.rand(3, 8)).sum().backward()
+    old.step()
+    save_checkpoint(tmp_path, 1, layer, old, {"seed": 0}, keep=1)
+    fused = torch.optim.Adam(layer.parameters(), lr=1.0, betas=(0.9, 0.9), fused=True)
+    load_checkpoint(complete_checkpoints(tmp_path)[-1], layer, fused)
+    group = fused.param_groups[0]
+    assert group["fused"] is True and group["foreach"] is None, "the run's choice of Adam is kept"
+    assert group["lr"] == 5e-5 and tuple(group["betas"]) == (0.5, 0.999), "the hyperparameters come from the checkpoint"
+    torch.testing.assert_close(fused.state[layer.weight]["exp_avg"], old.state[layer.weight]["exp_avg"])
+    assert fused.state[layer.weight]["step"].dtype == torch.float32
+    layer(torch.rand(3, 8)).sum().backward()
+    fused.step()
+    assert float(fused.state[layer.weight]["step"]) == 2.0
 
 
 def test_sigkill_during_training_resumes_cleanly(config: TrainConfig, tmp_path: Path) -> None:

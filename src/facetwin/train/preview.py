@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facetwin.devices import to_model_input
 from facetwin.models.base import SwapModel
 from facetwin.media import write_image
 from facetwin.sheets import grid
@@ -28,7 +29,7 @@ def write_preview(model: SwapModel, held_out: dict[str, dict[str, torch.Tensor]]
     model.eval()
     columns = []
     for side, other in (("a", "b"), ("b", "a")):
-        source = held_out[side]["source"][:PREVIEW_FACES].to(device).contiguous(memory_format=torch.channels_last)
+        source = to_model_input(held_out[side]["source"][:PREVIEW_FACES], device)
         columns.append(_to_images(source))
         columns.append(_to_images(model(source, side)[0]))
         columns.append(_to_images(model(source, other)[0]))

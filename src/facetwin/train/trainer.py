@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from facetwin.devices import choose_device, choose_precision, memory_format, to_model_input
 from facetwin.errors import FacetwinError
 from facetwin.models.base import SwapModel
 from facetwin.models.registry import build_model
@@ -135,25 +136,11 @@ def resolve_config(model_dir: Path, given: TrainConfig | None) -> TrainConfig:
     return given
 
 
-def choose_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise FacetwinError("--device cuda was asked for, but PyTorch sees no CUDA device")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def choose_precision(name: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 where the hardware runs it natively (AMX/AVX-512 bf16 CPUs, Ampere+ GPUs), else fp16 on
-    older GPUs, else fp32."""
-    table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if name != "auto":
-        return table[name]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+def make_optimizer(model: SwapModel, device: torch.device) -> torch.optim.Adam:
+    """The model's Adam. Fused (one kernel over all parameters) on CPU and CUDA: the per-tensor foreach
+    version spent ~0.3 s of a ~2 s step of ``original`` on the CPU, the fused one ~0.05 s."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(model.parameters(), lr=model.learning_rate, betas=model.betas, fused=fused)
 
 
 class PairStep(nn.Module):
@@ -264,8 +251,8 @@ def _train(
     train_pools = {side: split[0] for side, split in splits.items()}
     held_out = {side: held_out_batch(split[1], spec, limit=64) for side, split in splits.items()}
 
-    model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=model.learning_rate, betas=model.betas)
+    model = model.to(device).to(memory_format=memory_format(device))
+    optimizer = make_optimizer(model, device)
     iteration = 0
     trained_before = 0.0
     checkpoints = complete_checkpoints(model_dir)
@@ -340,7 +327,7 @@ def _train(
                 break
             t0 = time.perf_counter()
             batch = next(batches)
-            batch = {key: value.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last) if value.dim() == 4 else value.to(device) for key, value in batch.items()}
+            batch = {key: to_model_input(value, device) if value.dim() == 4 else value.to(device) for key, value in batch.items()}
             t1 = time.perf_counter()
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 outputs = step_module(batch["a_source"], batch["b_source"])
@@ -429,7 +416,7 @@ def evaluate_held_out(model: SwapModel, held_out: dict[str, dict[str, torch.Tens
     scores = {}
     for side in SIDES:
         batch = held_out[side]
-        face, _ = model(batch["source"].to(device).contiguous(memory_format=torch.channels_last), side)
+        face, _ = model(to_model_input(batch["source"], device), side)
         scores[side] = float(masked_l1(face.cpu(), batch["target"], batch["mask"]))
     model.train(was_training)
     return scores
