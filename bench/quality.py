@@ -5,6 +5,10 @@ cap13_edit2.mp4 stays unseen), trains each model for --minutes of wall time at b
 `facetwin evaluate` on each: held-out reconstruction, identity (dlib), expression and pose, and the
 converted cap13_edit2.mp4 (B->A): flicker, jitter and identity. Prints one JSON document.
 
+`evaluate` scores each model's reconstruction in that model's own frame (masked128: a wider crop at
+twice the size), which does not compare the two; `reconstruction_common_frame` scores both in one frame
+(bench/compare_models.py's `score`): that is the figure to compare them by.
+
     .venv/bin/python bench/quality.py [--minutes 10] [--work DIR]
 
 --work keeps the face sets and models between runs (training resumes to the same total minutes).
@@ -16,17 +20,21 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_models import score  # bench/compare_models.py
+
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.evaluate.run import evaluate
 from facetwin.extract import ExtractOptions, extract
 from facetwin.train.checkpoint import complete_checkpoints
-from facetwin.train.trainer import RunOptions, TrainConfig, train
+from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
 
 MODELS = ("original", "masked128")
 
@@ -51,8 +59,10 @@ def main() -> None:
                 train(model_dir, config, RunOptions(minutes=args.minutes, save_every=10**6, preview_every=10**6))
             trained_s = time.perf_counter() - start
             metrics, report = evaluate(model_dir, work / f"report_{name}", clips.cap13, direction="b2a")
-            results[name] = {"iterations": metrics["held_out"]["model_id"].split("@")[1].split("-")[0],
-                             "train_wall_s": round(trained_s, 1), "report": str(report), **metrics}
+            results[name] = {"iterations": metrics["held_out"]["iteration"], "train_wall_s": round(trained_s, 1),
+                             "report": str(report),
+                             "reconstruction_common_frame": score(model_dir, resolve_config(model_dir, None)),
+                             **metrics}  # fmt: skip
     print(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {'CUDA' if torch.cuda.is_available() else 'no GPU'}",
         "minutes_each": args.minutes,

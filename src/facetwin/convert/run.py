@@ -24,7 +24,7 @@ from facetwin.convert.smooth import OneEuroFilter
 from facetwin.convert.swap import Swapper
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
-from facetwin.faces.analyse import FaceAnalyser, FoundFace
+from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import (
     Frame,
     MediaSource,
@@ -107,22 +107,22 @@ class FrameConverter:
 
     def convert_batch(self, frames: list[Frame]) -> list[tuple[np.ndarray, int]]:
         """Return (output frame, faces swapped) for each input frame, in order."""
-        found: list[list[tuple[FoundFace, np.ndarray]]] = []
+        found: list[list[np.ndarray]] = []  # per frame, the smoothed landmarks of each face
         for frame in frames:
-            faces = self.analyser.analyse(frame.rgb)
+            faces = self.analyser.locate(frame.rgb)
             self.tracks.forget_from(len(faces))
-            found.append([(f, self.tracks.smooth(i, f.landmarks, frame.seconds)) for i, f in enumerate(faces)])
-        jobs = [(fi, face, points) for fi, faces in enumerate(found) for face, points in faces]
+            found.append([self.tracks.smooth(i, points, frame.seconds) for i, (_, points) in enumerate(faces)])
+        jobs = [(fi, points) for fi, faces in enumerate(found) for points in faces]
         swapped = self.swapper.swap(
-            [frames[fi].rgb for fi, _, _ in jobs],
-            [alignment_matrix(points, ALIGN_SIZE) for _, _, points in jobs],
+            [frames[fi].rgb for fi, _ in jobs],
+            [alignment_matrix(points, ALIGN_SIZE) for _, points in jobs],
             ALIGN_SIZE,
             self.options.direction,
         )
         if self.screen is not None:
             self.screen.add([frame.rgb for frame, faces in zip(frames, found, strict=True) if faces])
         outputs = [frame.rgb for frame in frames]
-        for (fi, _, points), result in zip(jobs, swapped, strict=True):
+        for (fi, points), result in zip(jobs, swapped, strict=True):
             outputs[fi] = paste(outputs[fi], result, points, self.options.blend)
         if self.options.side_by_side:
             outputs = [np.hstack([frame.rgb, out]) for frame, out in zip(frames, outputs, strict=True)]

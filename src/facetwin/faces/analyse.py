@@ -26,18 +26,24 @@ class FaceAnalyser:
         self.detector = FaceDetector(min_score=min_score)
         self.landmarker = FaceLandmarker()
 
-    def analyse(self, rgb: np.ndarray) -> list[FoundFace]:
-        found = []
+    def locate(self, rgb: np.ndarray) -> list[tuple[Detection, np.ndarray]]:
+        """The wanted faces' detections and 478-point meshes, largest first, without cutting crops.
+
+        Convert needs only this: it smooths the landmarks over time before aligning, so a crop cut
+        from the raw landmarks would be thrown away."""
+        found: list[tuple[Detection, np.ndarray]] = []
         for detection in self.detector.detect(rgb):
             if len(found) >= self.max_faces:
                 break
             if detection.size < self.min_face:
                 continue
             landmarks = self.landmarker.landmarks(rgb, detection)
-            if landmarks is None:
-                continue
-            found.append(FoundFace(detection, landmarks, align_face(rgb, landmarks, self.size)))
+            if landmarks is not None:
+                found.append((detection, landmarks))
         return found
+
+    def analyse(self, rgb: np.ndarray) -> list[FoundFace]:
+        return [FoundFace(d, points, align_face(rgb, points, self.size)) for d, points in self.locate(rgb)]
 
     def close(self) -> None:
         self.detector.close()

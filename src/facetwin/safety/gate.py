@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from facetwin.background import BackgroundWorker
 from pathlib import Path
 
 import numpy as np
 
+from facetwin.background import BackgroundWorker
 from facetwin.errors import FacetwinError
 from facetwin.media import MediaSource, TruncatedMedia, read_frames, video_info
 from facetwin.safety.detector import NudityDetector
