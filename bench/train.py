@@ -14,7 +14,7 @@ run, on one model step (forward, backward, Adam) in the ``auto`` precision:
 
 Prints JSON; quote the medians.
 
-    .venv/bin/python bench/train.py [--steps 30] [--quality-steps 150] [--model original]
+    .venv/bin/python bench/train.py [--steps 30] [--quality-steps 300] [--model original]
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def main() -> None:
     parser.add_argument("--model", default="original")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30, help="steps timed per precision (0: skip)")
-    parser.add_argument("--quality-steps", type=int, default=150, help="steps trained per precision (0: skip)")
+    parser.add_argument("--quality-steps", type=int, default=300, help="steps trained per precision (0: skip)")
     parser.add_argument("--design-steps", type=int, default=8, help="steps timed per design choice (0: skip)")
     args = parser.parse_args()
     result: dict[str, object] = {"benchmark": "train", "model": args.model, "batch_size_per_identity": args.batch_size}
