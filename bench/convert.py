@@ -37,6 +37,7 @@ from facetwin.extract import ExtractOptions, extract
 from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
+from facetwin.train.checkpoint import complete_checkpoints
 from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
 
 
@@ -106,6 +107,7 @@ def colour_seams(video: Path, model_dir: Path, every: int = 5) -> dict[str, floa
     swapper = Swapper(model_dir)
     per_mode: dict[str, list[float]] = {mode: [] for mode in COLOUR_MODES}
     band_kernel = np.ones((9, 9), np.uint8)
+    back = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for frame in read_frames(MediaSource(video, "video"), every=every):
         located = analyser.locate(frame.rgb)
         if not located:
@@ -113,8 +115,7 @@ def colour_seams(video: Path, model_dir: Path, every: int = 5) -> dict[str, floa
         points = located[0][1]
         result = swapper.swap([frame.rgb], [alignment_matrix(points, ALIGN_SIZE)], ALIGN_SIZE, "b2a")[0]
         height, width = frame.rgb.shape[:2]
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        mask = cv2.warpAffine(face_mask(result, points, BlendOptions()), result.to_model, (width, height), flags=flags)
+        mask = cv2.warpAffine(face_mask(result, points, BlendOptions()), result.to_model, (width, height), flags=back)
         core = (mask >= 0.99).astype(np.uint8)
         band = (core - cv2.erode(core, band_kernel)).astype(bool)
         if band.sum() < 20:
@@ -156,7 +157,7 @@ def main() -> None:
         "centre_jitter_second_difference": jitters,
         "colour_seam_delta_e_median": seams,
         "colour_default": BlendOptions().colour,
-        "model_iteration": Swapper(model_dir).iteration,
+        "model_iteration": int(complete_checkpoints(model_dir)[-1].name),
     }, indent=2))  # fmt: skip
 
 

@@ -227,8 +227,7 @@ def main() -> None:
         for f in marked:
             watermark.read(f)
         read_ms = (time.perf_counter() - start) / len(marked) * 1e3
-        psnr_vs_unmarked = statistics.median(psnr(m, p) for m, p in zip(marked, plain))
-        drop = statistics.median(psnr(p, s) - psnr(m, s) for m, p, s in zip(marked, plain, sources))
+        psnr_vs_unmarked, drop = marking_cost(marked, plain, sources)
         sweep = margin_sweep(plain, sources, payload, [float(m) for m in args.margins.split(",") if m])
 
         detector = NudityDetector()
@@ -277,6 +276,14 @@ def main() -> None:
     }, indent=2))
 
 
+def marking_cost(marked: Frames, plain: Frames, sources: Frames) -> tuple[float, float]:
+    """(PSNR of the marked swap against the unmarked one, the PSNR against the input that marking loses),
+    medians over the frames."""
+    against_unmarked = statistics.median(psnr(m, p) for m, p in zip(marked, plain))
+    drop = statistics.median(psnr(p, s) - psnr(m, s) for m, p, s in zip(marked, plain, sources))
+    return against_unmarked, drop
+
+
 def margin_sweep(plain: Frames, sources: Frames, payload: Payload, margins: list[float]) -> dict[str, dict[str, float]]:
     """The trade-off behind watermark.ALPHA: for each embedding margin, the PSNR drop against the input
     that marking causes, the PSNR against the unmarked swap, and the payload recovered after each
@@ -287,9 +294,10 @@ def margin_sweep(plain: Frames, sources: Frames, payload: Payload, margins: list
         for margin in margins:
             watermark.ALPHA = margin
             marked = [watermark.embed(f, payload) for f in plain]
+            against_unmarked, drop = marking_cost(marked, plain, sources)
             results[str(margin)] = {
-                "psnr_drop_vs_input_db": round(statistics.median(psnr(p, s) - psnr(m, s) for m, p, s in zip(marked, plain, sources)), 3),
-                "psnr_vs_unmarked_db": round(statistics.median(psnr(m, p) for m, p in zip(marked, plain)), 2),
+                "psnr_drop_vs_input_db": round(drop, 3),
+                "psnr_vs_unmarked_db": round(against_unmarked, 2),
                 **{name: score(attack(marked), payload)["correct_payload"]
                    for name, attack in ATTACKS.items() if name in ("h264_crf28", "half_size", "jpeg_q75")},
             }  # fmt: skip
