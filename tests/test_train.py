@@ -90,10 +90,31 @@ def test_lightweight_is_original_at_half_width() -> None:
 
 def test_masked128_predicts_a_face_and_a_mask() -> None:
     model = build_model("masked128")
-    face, mask = model(torch.rand(2, 3, 128, 128), "b")
+    assert sum(p.numel() for p in model.parameters()) == 20_610_888
+    x = torch.rand(2, 3, 128, 128)
+    assert model.encoder(x).shape == (2, 256, 8, 8), "five halvings to the 4x4 bottleneck, one upscale"
+    face, mask = model(x, "b")
     assert face.shape == (2, 3, 128, 128) and mask is not None and mask.shape == (2, 1, 128, 128)
     with pytest.raises(FacetwinError, match="unknown model"):
         build_model("nope")
+
+
+def test_ssim_blur_equals_the_2d_gaussian_convolution(config: TrainConfig) -> None:
+    """The loss's SSIM blurs with two banded matrix products (losses.gaussian_blur); on real faces, and on
+    a non-square image, that must equal the textbook 11x11 Gaussian window convolved with reflect padding."""
+    import torch.nn.functional as F
+
+    from facetwin.train.losses import gaussian_blur
+
+    pool = load_pool(Path(config.faceset_a), 128)
+    faces = torch.from_numpy(np.stack(pool.crops[:4]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    coords = torch.arange(11, dtype=torch.float32) - 5
+    line = torch.exp(-(coords**2) / (2 * 1.5**2))
+    window = (line[:, None] * line[None, :] / line.sum() ** 2).expand(3, 1, 11, 11)
+    for images in (faces, faces[:, :, 10:90, :]):
+        expected = F.conv2d(F.pad(images, (5, 5, 5, 5), mode="reflect"), window, groups=3)
+        torch.testing.assert_close(gaussian_blur(images), expected, rtol=0, atol=1e-5)
+    assert float((gaussian_blur(faces) - faces).abs().mean()) > 0.005, "a blur changes a real face"
 
 
 def test_samples_are_deterministic_and_targets_unwarped(config: TrainConfig) -> None:

@@ -51,22 +51,6 @@ class Upscale(nn.Sequential):
         super().__init__(Conv2d(in_channels, out_channels * 4, 3, padding=1), nn.LeakyReLU(0.1), nn.PixelShuffle(2))
 
 
-class Residual(nn.Module):
-    """Two 3x3 convolutions with a skip, as in DeepFaceLab's decoders: detail without more downsampling."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(channels, channels, 3, padding=1),
-        )
-        self.act = nn.LeakyReLU(0.2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.body(x))
-
-
 class Dense(nn.Module):
     """Flatten, a linear bottleneck, and back out to a small feature map."""
 
