@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out
 
-.PHONY: demo test bench clips clean-venv
+.PHONY: demo test check bench clips clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ demo: clips
 
 test: clips
 	$(PY) -m pytest -q
+
+# The fast loop while editing (under two minutes): lint, type check, and the tests that need no trained
+# model (tests/conftest.py: the "slow" marker). `make test` runs everything.
+check: clips
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m "not slow"
 
 bench: clips
 	$(PY) bench/extract.py

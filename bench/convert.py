@@ -27,18 +27,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facetwin.convert.blend import BlendOptions, face_mask, paste
-from facetwin.convert.color import COLOUR_MODES
-from facetwin.convert.run import ALIGN_SIZE, ConvertOptions, convert
+from facetwin.convert.blend import face_mask, paste
+from facetwin.convert.colour import COLOUR_MODES
+from facetwin.convert.run import ALIGN_SIZE, convert
 from facetwin.convert.smooth import OneEuroFilter
-from facetwin.convert.swap import Swapper
 from facetwin.demo_data import ensure_demo_clips
-from facetwin.extract import ExtractOptions, extract
+from facetwin.extract import extract
 from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
-from facetwin.train.checkpoint import complete_checkpoints
-from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
+from facetwin.modeldir import ModelDir
+from facetwin.options import BlendOptions, ConvertOptions, ExtractOptions, RunOptions, TrainConfig
+from facetwin.swapper import Swapper
+from facetwin.train.trainer import train
 
 
 def throwaway_model(scratch: Path) -> Path:
@@ -105,7 +106,7 @@ def colour_seams(video: Path, model_dir: Path, every: int = 5) -> dict[str, floa
     every ``every``-th frame of the clip; lower is a less visible seam. This is what picks the default."""
     analyser = FaceAnalyser(max_faces=1)
     swapper = Swapper(model_dir)
-    per_mode: dict[str, list[float]] = {mode: [] for mode in COLOUR_MODES}
+    per_mode: dict[str, list[float]] = {mode: [] for mode in COLOUR_MODES.names()}
     band_kernel = np.ones((9, 9), np.uint8)
     back = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for frame in read_frames(MediaSource(video, "video"), every=every):
@@ -115,7 +116,7 @@ def colour_seams(video: Path, model_dir: Path, every: int = 5) -> dict[str, floa
         points = located[0][1]
         result = swapper.swap([frame.rgb], [alignment_matrix(points, ALIGN_SIZE)], ALIGN_SIZE, "b2a")[0]
         height, width = frame.rgb.shape[:2]
-        mask = cv2.warpAffine(face_mask(result, points, BlendOptions()), result.to_model, (width, height), flags=back)
+        mask = cv2.warpAffine(face_mask(result, points, BlendOptions()), result.frame_to_model, (width, height), flags=back)
         core = (mask >= 0.99).astype(np.uint8)
         band = (core - cv2.erode(core, band_kernel)).astype(bool)
         if band.sum() < 20:
@@ -148,7 +149,7 @@ def main() -> None:
     print(json.dumps({
         "benchmark": "convert",
         "video": video.name,
-        "model": resolve_config(model_dir, None).model,
+        "model": ModelDir(model_dir).read_config().model,
         "cpu_count": os.cpu_count(),
         "frames_per_s_runs": [round(r, 2) for r in rates],
         "frames_per_s_median": round(statistics.median(rates), 2),
@@ -157,7 +158,7 @@ def main() -> None:
         "centre_jitter_second_difference": jitters,
         "colour_seam_delta_e_median": seams,
         "colour_default": BlendOptions().colour,
-        "model_iteration": int(complete_checkpoints(model_dir)[-1].name),
+        "model_iteration": int(ModelDir(model_dir).latest_checkpoint().name),
     }, indent=2))  # fmt: skip
 
 

@@ -43,7 +43,6 @@ from convert import throwaway_model  # noqa: E402  (bench/convert.py)
 
 from facetwin.convert import run as convert_run  # noqa: E402
 from facetwin.convert.run import ConvertOptions, FrameConverter, convert  # noqa: E402
-from facetwin.convert.swap import Swapper  # noqa: E402
 from facetwin.demo_data import ensure_demo_clips  # noqa: E402
 from facetwin.media import MediaSource, read_frames  # noqa: E402
 from facetwin.provenance import watermark  # noqa: E402
@@ -53,6 +52,7 @@ from facetwin.provenance.payload import Payload  # noqa: E402
 from facetwin.provenance.verify import verify_file  # noqa: E402
 from facetwin.safety.detector import NudityDetector  # noqa: E402
 from facetwin.safety.gate import ContentGate  # noqa: E402
+from facetwin.swapper import Swapper  # noqa: E402
 
 Frames = list[np.ndarray]
 

@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from compare_models import FACES, quality_facesets, score  # bench/compare_models.py
 
 from facetwin.demo_data import ensure_demo_clips
-from facetwin.evaluate.run import evaluate
-from facetwin.train.checkpoint import complete_checkpoints
-from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
+from facetwin.modeldir import ModelDir
+from facetwin.options import EvaluateOptions, RunOptions, TrainConfig
+from facetwin.pipeline import evaluate_model
+from facetwin.train.trainer import train
 
 MODELS = ("original", "lightweight", "masked128")
 
@@ -52,14 +53,14 @@ def main() -> None:
         for name in MODELS:
             model_dir = work / name
             start = time.perf_counter()
-            if not complete_checkpoints(model_dir):
+            if not ModelDir(model_dir).checkpoints():
                 config = TrainConfig(str(faceset_a), str(faceset_b), model=name, batch_size=16)
                 train(model_dir, config, RunOptions(minutes=args.minutes, save_every=10**6, preview_every=10**6))
             trained_s = time.perf_counter() - start
-            metrics, report = evaluate(model_dir, work / f"report_{name}", clips.cap13, direction="b2a")
+            metrics, report = evaluate_model(model_dir, work / f"report_{name}", clips.cap13, EvaluateOptions(direction="b2a"))
             results[name] = {"iterations": metrics["held_out"]["iteration"], "train_wall_s": round(trained_s, 1),
                              "report": str(report),
-                             "reconstruction_common_frame": score(model_dir, resolve_config(model_dir, None)),
+                             "reconstruction_common_frame": score(model_dir),
                              **metrics}  # fmt: skip
     print(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {'CUDA' if torch.cuda.is_available() else 'no GPU'}",

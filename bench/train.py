@@ -32,11 +32,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from facetwin.demo_data import ensure_demo_clips
-from facetwin.extract import ExtractOptions, extract
-from facetwin.models.registry import build_model
 from facetwin.devices import choose_precision, memory_format
+from facetwin.extract import extract
+from facetwin.modeldir import ModelDir
 from facetwin.models import blocks
-from facetwin.train.trainer import PairStep, RunOptions, TrainConfig, train
+from facetwin.models.base import PairForward
+from facetwin.models.registry import build_model
+from facetwin.options import ExtractOptions, RunOptions, TrainConfig
+from facetwin.train.trainer import train
 
 WARMUP = 5
 
@@ -52,7 +55,7 @@ def facesets(scratch: Path) -> tuple[Path, Path]:
 def speed(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dict[str, float]:
     model_dir = scratch / f"speed_{precision}"
     train(model_dir, config, RunOptions(iterations=steps, save_every=10**6, preview_every=10**6, precision=precision))
-    with open(model_dir / "losses.csv", newline="") as handle:
+    with open(ModelDir(model_dir).losses_csv, newline="") as handle:
         rows = [r for r in csv.DictReader(handle) if r["loss_a"]][WARMUP:]
     return {
         "images_per_s_median": round(statistics.median(float(r["images_per_s"]) for r in rows), 2),
@@ -64,7 +67,7 @@ def speed(config: TrainConfig, scratch: Path, precision: str, steps: int) -> dic
 def flops_per_step(model_name: str, batch: int) -> float:
     model = build_model(model_name)
     size = model.spec.size
-    step = PairStep(model)
+    step = PairForward(model)
     with FlopCounterMode(display=False) as counter:
         outputs = step(torch.rand(batch, 3, size, size), torch.rand(batch, 3, size, size))
         sum(out[0].mean() for out in outputs.values()).backward()
@@ -78,7 +81,7 @@ def step_ms(model_name: str, batch: int, dtype: torch.dtype, layout: torch.memor
         torch.manual_seed(0)
         model = build_model(model_name).to(memory_format=layout)
         optimizer = torch.optim.Adam(model.parameters(), lr=model.learning_rate, betas=model.betas, fused=fused, foreach=not fused)
-        step = PairStep(model)
+        step = PairForward(model)
         size = model.spec.size
         a, b = (torch.rand(batch, 3, size, size).contiguous(memory_format=layout) for _ in range(2))
         times = []
@@ -145,7 +148,7 @@ def quality(config: TrainConfig, scratch: Path, precision: str, steps: int) -> d
     model_dir = scratch / f"quality_{precision}"
     every = max(1, steps // 10)
     result = train(model_dir, config, RunOptions(iterations=steps, save_every=10**6, preview_every=every, precision=precision))
-    with open(model_dir / "losses.csv", newline="") as handle:
+    with open(ModelDir(model_dir).losses_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     late_heldout = [r for r in rows if r["heldout_l1_a"] and int(r["iteration"]) > steps // 2]
     late_losses = [r for r in rows if r["loss_a"] and int(r["iteration"]) > steps - steps // 5]

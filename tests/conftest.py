@@ -1,4 +1,10 @@
-"""Shared fixtures: the real demo clips, and face sets extracted from them once per test session."""
+"""Shared fixtures: the real demo clips, and face sets extracted from them once per test session.
+
+Two tiers. ``make check`` runs the fast one (``pytest -m "not slow"``): tests on short cuts of the demo
+clips and the faces in them, no trained model. A test is *slow* when it asks for a fixture that trains
+or extracts whole clips (``SLOW_FIXTURES``, marked automatically below) or is marked ``slow`` itself.
+``make test`` runs both.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,61 @@ import numpy as np
 import pytest
 
 from facetwin.demo_data import DemoClips, ensure_demo_clips
-from facetwin.extract import ExtractOptions, ExtractReport, extract
+from facetwin.extract import ExtractReport, extract
 from facetwin.media import MediaSource, read_frames
-from facetwin.train.trainer import RunOptions, TrainConfig, train
+from facetwin.options import ExtractOptions, RunOptions, TrainConfig
+from facetwin.train.trainer import train
+
+SLOW_FIXTURES = frozenset({"franck_set", "cap12_set", "model_dir", "barely_trained", "config", "converted"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def cut_clip(source: Path, target: Path, seconds: float, start: float = 0.0) -> Path:
+    """Re-encode ``seconds`` of a clip from ``start`` (H.264, same size and frame rate) into ``target``."""
+    with av.open(str(source)) as container, av.open(str(target), "w") as out:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or 25
+        video = out.add_stream("libx264", rate=rate)
+        video.width, video.height, video.pix_fmt = stream.width, stream.height, "yuv420p"
+        written = 0
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time < start:
+                continue
+            if frame.time >= start + seconds:
+                break
+            copy = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            copy.pts, copy.time_base = written, Fraction(1, int(round(float(rate))))
+            for packet in video.encode(copy):
+                out.mux(packet)
+            written += 1
+        for packet in video.encode(None):
+            out.mux(packet)
+    return target
+
+
+@pytest.fixture(scope="session")
+def short_clips(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Six seconds of each person: franck (A) and cap12 (B), and a second cut of B (cap13) for adding sources."""
+    folder = tmp_path_factory.mktemp("short")
+    return {"a": cut_clip(clips.franck, folder / "franck_6s.mp4", 6.0), "b": cut_clip(clips.cap12, folder / "cap12_6s.mp4", 6.0),
+            "b2": cut_clip(clips.cap13, folder / "cap13_3s.mp4", 3.0)}
+
+
+@pytest.fixture(scope="session")
+def small_sets(short_clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Face sets of the six-second cuts, every 2nd frame (~75 faces each): real faces in seconds."""
+    folder = tmp_path_factory.mktemp("small_sets")
+    sets = {}
+    for side in ("a", "b"):
+        report = extract([short_clips[side]], folder / side, ExtractOptions(every=2, max_faces=1))
+        assert report.exit_code == 0, report.problems
+        sets[side] = folder / side
+    return sets
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -39,3 +39,20 @@ def test_template_is_a_frontal_face_inside_the_crop() -> None:
     assert abs((right_eye[0] + left_eye[0]) / 2 - nose_tip[0]) < 0.01, "nose between the eyes"
     assert right_eye[1] < nose_tip[1] < template[152][1], "eyes above nose above chin"
     assert len(ALIGN_INDICES) > 60 and 152 not in ALIGN_INDICES and 17 not in ALIGN_INDICES, "jaw and lower lip stay out of the fit"
+
+
+def test_mesh_regions_are_mediapipes() -> None:
+    """faces.regions writes MediaPipe's mesh topology out (so that importing it stays cheap): it must be it."""
+    from mediapipe.python.solutions import face_mesh_connections as mesh
+
+    from facetwin.faces import regions
+
+    def points(*connections: frozenset[tuple[int, int]]) -> tuple[int, ...]:
+        return tuple(sorted({i for edges in connections for edge in edges for i in edge}))
+
+    assert regions.FACE_OVAL == points(mesh.FACEMESH_FACE_OVAL)
+    assert regions.LEFT_EYE == points(mesh.FACEMESH_LEFT_EYE) and regions.RIGHT_EYE == points(mesh.FACEMESH_RIGHT_EYE)
+    assert regions.LEFT_EYEBROW == points(mesh.FACEMESH_LEFT_EYEBROW)
+    assert regions.RIGHT_EYEBROW == points(mesh.FACEMESH_RIGHT_EYEBROW)
+    assert regions.NOSE == points(mesh.FACEMESH_NOSE) and regions.LIPS == points(mesh.FACEMESH_LIPS)
+    assert regions.LEFT_IRIS[1:] == points(mesh.FACEMESH_LEFT_IRIS) and regions.RIGHT_IRIS[1:] == points(mesh.FACEMESH_RIGHT_IRIS)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import run_cli, save_frame
 from facetwin.convert.blend import BlendOptions
 from facetwin.convert.run import ConvertOptions, convert
 from facetwin.convert.smooth import OneEuroFilter
@@ -16,8 +17,6 @@ from facetwin.demo_data import DemoClips
 from facetwin.errors import FacetwinError
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
-
-from conftest import run_cli, save_frame
 
 
 def _streams(path: Path) -> tuple[list[tuple[int, float]], list[bytes], float]:

@@ -9,15 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from facetwin.demo_data import DemoClips
-from facetwin.convert.swap import Swapper
-from facetwin.evaluate.held_out import HeldOutEvaluator
-from facetwin.evaluate.metrics import head_pose, landmark_error, masked_l1, masked_psnr, masked_ssim, pose_error
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
-from facetwin.train.trainer import RunOptions, TrainConfig, resolve_config, train
-
-from conftest import run_cli
+from facetwin.modeldir import ModelDir
+from facetwin.options import RunOptions, TrainConfig
+from facetwin.scoring.held_out import HeldOutEvaluator
+from facetwin.scoring.metrics import head_pose, landmark_error, masked_l1, masked_psnr, masked_ssim, pose_error
+from facetwin.swapper import Swapper
+from facetwin.train.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_real_faces_are_retrieved_and_reconstruction_improves(model_dir: Path, b
     for folder in (barely_trained, model_dir):
         swapper = Swapper(folder)
         if not scored:  # both models share the face sets and the split: one evaluator serves both
-            evaluator = HeldOutEvaluator(resolve_config(folder, None), swapper.spec, limit=32, fast=True)
+            evaluator = HeldOutEvaluator.for_model_dir(ModelDir(folder), swapper.spec, limit=32, identity=True)
         scored.append(evaluator.evaluate(swapper.model, swapper.device, swapper.dtype, swapper.model_id, swapper.iteration))
     barely, trained = scored
     for report in (barely, trained):
@@ -100,7 +101,7 @@ def test_evaluate_command_writes_report(model_dir: Path, tmp_path: Path) -> None
 def test_evaluate_every_logs_and_plots_quality(barely_trained: Path) -> None:
     import cv2
 
-    from facetwin.train.preview import plot_losses
+    from facetwin.curves import plot_losses
 
     rows = (barely_trained / "quality.csv").read_text().splitlines()
     assert rows[0].startswith("iteration,ssim_a") and [r.split(",")[0] for r in rows[1:]] == ["2", "4"]

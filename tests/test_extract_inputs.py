@@ -14,12 +14,11 @@ from pathlib import Path
 import cv2
 import pytest
 
+from conftest import run_cli
 from facetwin.demo_data import DemoClips
 from facetwin.extract import ExtractOptions, extract
 from facetwin.faceset import FaceSet
 from facetwin.media import MediaSource, read_frames
-
-from conftest import run_cli
 
 
 def _frames_as_images(video: Path, folder: Path, indices: list[int], crop: slice | None = None) -> list[Path]:
@@ -121,6 +120,7 @@ def test_min_face_and_max_faces(clips: DemoClips, tmp_path: Path) -> None:
         assert store.counts()[0].frames == 8 and store.counts()[0].faces == 0
 
 
+@pytest.mark.slow
 def test_rerun_skips_done_frames_and_deleted_crops_stay_gone(clips: DemoClips, tmp_path: Path) -> None:
     first = extract([clips.cap13], tmp_path / "set", ExtractOptions(every=25))
     assert first.results[0].faces == 31
@@ -136,6 +136,7 @@ def test_rerun_skips_done_frames_and_deleted_crops_stay_gone(clips: DemoClips, t
     assert finer.results[0].frames == len(range(0, 765, 5)) - 31
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_loss(clips: DemoClips, tmp_path: Path) -> None:
     target = tmp_path / "set"
     process = subprocess.Popen(

@@ -21,10 +21,11 @@ def _coverage_and_stability(folder: Path) -> tuple[int, int, list[int], np.ndarr
         counts = store.counts()[0]
         records = store.faces()
     per_frame = np.bincount([r.frame_index for r in records]).tolist()
-    eyes = np.array([transform_points(eye_centres(r.landmarks), r.matrix) / r.crop_size for r in records])
+    eyes = np.array([transform_points(eye_centres(r.landmarks), r.frame_to_crop) / r.crop_size for r in records])
     return counts.frames, counts.frames_with_face, [c for c in per_frame if c], eyes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fixture", "sampled", "min_share"), [("franck_set", N_FRANCK_SAMPLED, 0.99), ("cap12_set", N_CAP12_SAMPLED, 0.97)]
 )
@@ -49,7 +50,7 @@ def test_records_reproduce_their_crops(franck_set: tuple[Path, ExtractReport], c
         crop = store.load_crop(record)
     assert crop.shape == (256, 256, 3) and record.crop_size == 256
     assert record.landmarks.shape == (478, 3) and 0.5 <= record.score <= 1.0 and record.sharpness > 0
-    np.testing.assert_allclose(alignment_matrix(record.landmarks, 256), record.matrix, atol=1e-4)
+    np.testing.assert_allclose(alignment_matrix(record.landmarks, 256), record.frame_to_crop, atol=1e-4)
     frame = next(f for f in read_frames(MediaSource(clips.franck, "video"), every=10) if f.index == record.frame_index)
     assert abs(frame.seconds - record.seconds) < 1e-6
     again = align_face(frame.rgb, record.landmarks, 256).crop

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import run_cli, save_frame
 from facetwin.convert.run import ConvertOptions, ConvertReport, convert
 from facetwin.demo_data import DemoClips
 from facetwin.media import MediaSource, read_frames
@@ -19,8 +20,6 @@ from facetwin.provenance import watermark
 from facetwin.provenance.credentials import local_identity, read_credentials
 from facetwin.provenance.payload import Payload, model_tag
 from facetwin.provenance.verify import read_watermark
-
-from conftest import run_cli, save_frame
 
 
 def _verify(*paths: Path) -> tuple[int, list[dict]]:
@@ -141,6 +140,7 @@ def test_own_certificate_and_tampering(model_dir: Path, clips: DemoClips, tmp_pa
     assert report.state == "Invalid" and report.problems
 
 
+@pytest.mark.slow
 def test_untouched_demo_clips_are_not_marked(clips: DemoClips) -> None:
     code, verdicts = _verify(clips.franck, clips.cap12, clips.cap13)
     assert code == 1 and all(v["verdict"] == "not marked" for v in verdicts)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from nudenet import NudeDetector
 
+from conftest import save_frame
 from facetwin.convert.run import ConvertOptions, convert
 from facetwin.demo_data import DemoClips
 from facetwin.extract import extract
@@ -18,8 +19,6 @@ from facetwin.safety import rule
 from facetwin.safety.detector import NudityDetector
 from facetwin.safety.gate import ContentGate, ContentRefused
 from facetwin.safety.rule import decide
-
-from conftest import save_frame
 
 # Detections as the gate records them (class -> best score in the frame), in the shapes the real model
 # produces: faces and covered parts everywhere, explicit classes in some frames.
@@ -63,6 +62,7 @@ def test_detector_scores_match_nudenet(clips: DemoClips) -> None:
             assert scores[name] == pytest.approx(score, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_demo_clips_pass_the_gate(clips: DemoClips) -> None:
     gate = ContentGate()
     for clip in (clips.franck, clips.cap12, clips.cap13):

@@ -15,19 +15,23 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from facetwin.errors import FacetwinError
-from facetwin.models.registry import build_model
-from facetwin.train.augment import AugmentSettings
-from facetwin.train.checkpoint import complete_checkpoints
-from facetwin.train.data import PairDataset, StepSampler, load_pool, split_pool
-from facetwin.train.trainer import NonFiniteLoss, RunOptions, TrainConfig, train
-
 from conftest import run_cli
+from facetwin.checkpoint import complete_checkpoints as checkpoints_in
+from facetwin.errors import FacetwinError
+from facetwin.facepool import load_pool, split_pool
+from facetwin.models.registry import build_model
+from facetwin.options import AugmentSettings, RunOptions, TrainConfig
+from facetwin.train.data import PairDataset, StepSampler
+from facetwin.train.trainer import NonFiniteLoss, train
 
 
 @pytest.fixture(scope="module")
 def config(franck_set, cap12_set) -> TrainConfig:
     return TrainConfig(str(franck_set[0]), str(cap12_set[0]), model="original", batch_size=4, seed=3)
+
+
+def complete_checkpoints(model_dir: Path) -> list[Path]:
+    return checkpoints_in(model_dir / "checkpoints")
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -51,7 +55,7 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
     """The 4x4 bottleneck convolutions run as one GEMM on the CPU (models.blocks.Conv2d): on real faces
     the model's outputs and every parameter's gradient must equal those of PyTorch's own kernel."""
     from facetwin.models import blocks
-    from facetwin.train.trainer import PairStep
+    from facetwin.models.base import PairForward
 
     spec = build_model("original").spec
     pool = load_pool(Path(config.faceset_a), 103)
@@ -62,7 +66,7 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
         monkeypatch.setattr(blocks, "GEMM_MAX_POSITIONS", gemm_positions)
         torch.manual_seed(0)
         model = build_model("original")
-        outputs = PairStep(model)(faces[:4], faces[4:])
+        outputs = PairForward(model)(faces[:4], faces[4:])
         loss = sum((out[0] - target).abs().mean() for out, target in zip(outputs.values(), (faces[:4], faces[4:])))
         loss.backward()
         return outputs["a"][0].detach(), {name: p.grad for name, p in model.named_parameters()}
@@ -85,7 +89,9 @@ def test_lightweight_is_original_at_half_width() -> None:
     assert widths(model) == [w if w == 3 else w // 2 for w in widths(original)]
     face, mask = model(torch.rand(2, 3, 64, 64), "a")
     assert face.shape == (2, 3, 64, 64) and mask is None
-    assert model.loss == "face" and original.loss == "l1"
+    from facetwin.models.losses import face_loss, l1_loss
+
+    assert model.criterion is face_loss and original.criterion is l1_loss
 
 
 def test_masked128_predicts_a_face_and_a_mask() -> None:
@@ -104,7 +110,7 @@ def test_ssim_blur_equals_the_2d_gaussian_convolution(config: TrainConfig) -> No
     a non-square image, that must equal the textbook 11x11 Gaussian window convolved with reflect padding."""
     import torch.nn.functional as F
 
-    from facetwin.train.losses import gaussian_blur
+    from facetwin.models.losses import gaussian_blur
 
     pool = load_pool(Path(config.faceset_a), 128)
     faces = torch.from_numpy(np.stack(pool.crops[:4]).astype(np.float32) / 255).permute(0, 3, 1, 2)
@@ -120,9 +126,7 @@ def test_ssim_blur_equals_the_2d_gaussian_convolution(config: TrainConfig) -> No
 def test_samples_are_deterministic_and_targets_unwarped(config: TrainConfig) -> None:
     spec = build_model("original").spec
     pool = load_pool(Path(config.faceset_a), 103)
-    train_pool, held = split_pool(pool, 0.05, seed=3)
-    assert len(held) == 24 and len(train_pool) == 456
-    assert split_pool(pool, 0.05, seed=3)[1].ids == held.ids != split_pool(pool, 0.05, seed=4)[1].ids
+    train_pool = split_pool(pool, seed=3, holdout=0.05).train
     pools = {"a": train_pool, "b": train_pool}
     warped = PairDataset(pools, spec, seed=3, settings=AugmentSettings())
     still = PairDataset(pools, spec, seed=3, settings=AugmentSettings(warp_scale=0.0))
@@ -157,9 +161,21 @@ def test_resumed_run_equals_uninterrupted_run(config: TrainConfig, tmp_path: Pat
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["batch_size"] == 4
 
 
+def test_resume_with_a_new_learning_rate_applies_and_logs_it(config: TrainConfig, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    train(model_dir, config, RunOptions(iterations=1, save_every=1, preview_every=100))
+    result = train(model_dir, {"learning_rate": 1e-4, "batch_size": None}, RunOptions(iterations=2, save_every=1, preview_every=100))
+    assert result.iteration == 2 and result.changes == ["learning rate: None -> 0.0001"]
+    state = json.loads((complete_checkpoints(model_dir)[-1] / "state.json").read_text())
+    assert state["optimizer"]["param_groups"][0]["lr"] == 1e-4, "Adam ran at the new rate, not the checkpoint's"
+    runs = [json.loads(line) for line in (model_dir / "runs.jsonl").read_text().splitlines()]
+    assert [r["from_iteration"] for r in runs] == [0, 1] and runs[1]["changes"] == result.changes
+    assert json.loads((model_dir / "config.json").read_text())["learning_rate"] == 1e-4
+
+
 def test_checkpoint_from_foreach_adam_resumes_fused(tmp_path: Path) -> None:
     """Checkpoints written before Adam was fused (or on another device) resume with this run's Adam."""
-    from facetwin.train.checkpoint import load_checkpoint, save_checkpoint
+    from facetwin.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     layer = torch.nn.Linear(8, 4)
@@ -168,7 +184,7 @@ def test_checkpoint_from_foreach_adam_resumes_fused(tmp_path: Path) -> None:
     old.step()
     save_checkpoint(tmp_path, 1, layer, old, {"seed": 0}, keep=1)
     fused = torch.optim.Adam(layer.parameters(), lr=1.0, betas=(0.9, 0.9), fused=True)
-    load_checkpoint(complete_checkpoints(tmp_path)[-1], layer, fused)
+    load_checkpoint(checkpoints_in(tmp_path)[-1], layer, fused)
     group = fused.param_groups[0]
     assert group["fused"] is True and group["foreach"] is None, "the run's choice of Adam is kept"
     assert group["lr"] == 5e-5 and tuple(group["betas"]) == (0.5, 0.999), "the hyperparameters come from the checkpoint"

@@ -1,23 +1,69 @@
-"""The ``facetwin`` command: one group, one sub-command per pipeline stage."""
+"""The ``facetwin`` command: one group, one sub-command per pipeline stage.
+
+Defaults and help lines come from the option dataclasses (facetwin.options) and the choices of
+``--model``, ``--mask``, ``--colour`` and ``--blend`` from their registries, so neither is written here.
+"""
 
 from __future__ import annotations
 
+import enum
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from facetwin import __version__
+from facetwin.convert.blend import BLEND_MODES
+from facetwin.convert.colour import COLOUR_MODES
+from facetwin.convert.masks import MASK_MODES
 from facetwin.errors import FacetwinError
+from facetwin.models.registry import MODELS
+from facetwin.options import (
+    BlendOptions,
+    ConvertOptions,
+    EvaluateOptions,
+    ExtractOptions,
+    RunOptions,
+    TrainConfig,
+    help_of,
+)
+from facetwin.options import default_of as default
+from facetwin.registry import Registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Swap faces in photos and video; label the result.")
 faceset_app = typer.Typer(no_args_is_help=True, help="Inspect face sets.")
 app.add_typer(faceset_app, name="faceset")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+def choices(name: str, registry: Registry[Any]) -> Any:
+    """A str Enum of a registry's names: typer shows and checks them as the option's choices."""
+    return enum.Enum(name, [(n, n) for n in registry.names()], type=str)
+
+
+if TYPE_CHECKING:  # the type checker sees the names; typer sees Enums of the registries' names
+    ModelName: TypeAlias = str
+    MaskMode: TypeAlias = str
+    ColourMode: TypeAlias = str
+    BlendMode: TypeAlias = str
+else:
+    ModelName = choices("ModelName", MODELS)
+    MaskMode = choices("MaskMode", MASK_MODES)
+    ColourMode = choices("ColourMode", COLOUR_MODES)
+    BlendMode = choices("BlendMode", BLEND_MODES)
+
+
+def chosen(value: Any) -> str:
+    """The name picked for a registry option (an Enum member from the command line, or a plain str)."""
+    return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+def notice(message: str) -> None:
+    err.print(f"[yellow]facetwin:[/yellow] {message}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -42,20 +88,20 @@ def main(
 def extract(
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, videos.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Face set folder (created or resumed).")],
-    every: Annotated[int, typer.Option(min=1, help="Take every N-th video frame.")] = 1,
-    min_face: Annotated[int, typer.Option(min=0, help="Ignore faces smaller than this many pixels.")] = 40,
-    max_faces: Annotated[int, typer.Option(min=1, help="At most this many faces per frame, largest first.")] = 4,
-    size: Annotated[int, typer.Option(min=64, max=1024, help="Aligned crop size in pixels.")] = 256,
+    every: Annotated[int, typer.Option(min=1, help=help_of(ExtractOptions, "every"))] = default(ExtractOptions, "every"),
+    min_face: Annotated[int, typer.Option(min=0, help=help_of(ExtractOptions, "min_face"))] = default(ExtractOptions, "min_face"),
+    max_faces: Annotated[int, typer.Option(min=1, help=help_of(ExtractOptions, "max_faces"))] = default(ExtractOptions, "max_faces"),
+    size: Annotated[int, typer.Option(min=64, max=1024, help=help_of(ExtractOptions, "size"))] = default(ExtractOptions, "size"),
 ) -> None:
     """Detect, landmark and align faces into a face set. Re-running skips frames already done."""
-    from facetwin.extract import ExtractOptions, extract as run_extract
+    from facetwin.extract import extract as run_extract
     from facetwin.progress import make_progress
 
     options = ExtractOptions(every=every, min_face=min_face, max_faces=max_faces, size=size)
     with make_progress("frames", err) as progress:
         report = run_extract(inputs, output, options, progress)
     for problem in (r.problem for r in report.results if r.problem):
-        err.print(f"[yellow]facetwin:[/yellow] {problem}", highlight=False, soft_wrap=True)
+        notice(problem)
     faces = sum(r.faces for r in report.results)
     frames = sum(r.frames for r in report.results)
     skipped = sum(r.already_done for r in report.results)
@@ -96,54 +142,65 @@ def faceset_info(
 def train(
     paths: Annotated[list[Path] | None, typer.Argument(help="FACESET_A FACESET_B (omit to resume MODEL_DIR).")] = None,
     model_dir: Annotated[Path | None, typer.Option("-m", "--model-dir", help="Model folder (created or resumed).")] = None,
-    model: Annotated[str, typer.Option("--model", help="Architecture: original, lightweight, masked128.")] = "original",
-    batch_size: Annotated[int, typer.Option(min=1, help="Faces per identity per step.")] = 16,
-    iterations: Annotated[int | None, typer.Option(min=1, help="Train until this total iteration count.")] = None,
-    minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many minutes of this run.")] = None,
-    save_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N iterations.")] = 500,
-    preview_every: Annotated[int, typer.Option(min=1, help="Preview PNG and held-out score every N iterations.")] = 250,
-    evaluate_every: Annotated[int | None, typer.Option(min=1, help="Identity and reconstruction metrics every N iterations (quality.csv, plotted).")] = None,
-    keep: Annotated[int, typer.Option(min=1, help="Checkpoints kept as backups.")] = 3,
-    seed: Annotated[int, typer.Option(help="Seed for the split, the augmentation and the weights.")] = 0,
-    holdout: Annotated[float, typer.Option(min=0.0, max=0.5, help="Share of faces held out.")] = 0.05,
-    learning_rate: Annotated[float | None, typer.Option(min=0.0, help="Adam's learning rate (default: the model's own).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes for augmentation.")] = 1,
+    model: Annotated[ModelName | None, typer.Option("--model", help=f"{MODELS.help()}. (default {default(TrainConfig, 'model')})")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help=help_of(TrainConfig, "batch_size", True))] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help=help_of(RunOptions, "iterations"))] = None,
+    minutes: Annotated[float | None, typer.Option(min=0.0, help=help_of(RunOptions, "minutes"))] = None,
+    save_every: Annotated[int, typer.Option(min=1, help=help_of(RunOptions, "save_every"))] = default(RunOptions, "save_every"),
+    preview_every: Annotated[int, typer.Option(min=1, help=help_of(RunOptions, "preview_every"))] = default(RunOptions, "preview_every"),
+    evaluate_every: Annotated[int | None, typer.Option(min=1, help=help_of(RunOptions, "evaluate_every"))] = None,
+    keep: Annotated[int, typer.Option(min=1, help=help_of(RunOptions, "keep"))] = default(RunOptions, "keep"),
+    seed: Annotated[int | None, typer.Option(help=help_of(TrainConfig, "seed", True))] = None,
+    holdout: Annotated[float | None, typer.Option(min=0.001, max=0.5, help=help_of(TrainConfig, "holdout", True))] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0, help=help_of(TrainConfig, "learning_rate"))] = None,
+    device: Annotated[str, typer.Option(help=help_of(RunOptions, "device"))] = default(RunOptions, "device"),
+    precision: Annotated[str, typer.Option(help=help_of(RunOptions, "precision"))] = default(RunOptions, "precision"),
+    workers: Annotated[int, typer.Option(min=0, help=help_of(RunOptions, "workers"))] = default(RunOptions, "workers"),
     plot: Annotated[Path | None, typer.Option("--plot", help="Only draw MODEL_DIR's loss curves to PNG.")] = None,
 ) -> None:
-    """Train a swap model on two face sets; run again on the same folder to resume."""
-    from facetwin.train.preview import plot_losses
+    """Train a swap model on two face sets; run again on the same folder to resume.
+
+    On resume, settings given again are checked against the model's: the architecture, seed and held-out share cannot change (an error says so); batch size and learning rate can (applied, and listed)."""
+    from facetwin.curves import plot_losses
 
     if plot is not None:
         try:
             out.print(f"loss curves: {plot_losses(plot)}")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, FacetwinError) as exc:
             raise fail(str(exc)) from exc
         return
     if model_dir is None:
         raise fail("give the model folder with -m MODEL_DIR")
     if device not in ("auto", "cpu", "cuda") or precision not in ("auto", "fp32", "bf16", "fp16"):
         raise fail("--device is auto, cpu or cuda; --precision is auto, fp32, bf16 or fp16")
-    from facetwin.train.trainer import RunOptions, TrainConfig, train as run_train
+    if paths and len(paths) != 2:
+        raise fail("give exactly two face sets: FACESET_A FACESET_B")
+    from facetwin.modeldir import ModelDir
     from facetwin.train.progress_line import TrainProgress
+    from facetwin.train.trainer import train as run_train
 
-    config = None
+    given: dict[str, Any] = {"model": chosen(model) if model else None, "batch_size": batch_size, "seed": seed,
+                             "holdout": holdout, "learning_rate": learning_rate}  # fmt: skip
     if paths:
-        if len(paths) != 2:
-            raise fail("give exactly two face sets: FACESET_A FACESET_B")
-        config = TrainConfig(str(paths[0].resolve()), str(paths[1].resolve()), model, batch_size, seed, holdout,
-                             learning_rate=learning_rate)
+        given.update(faceset_a=str(paths[0].resolve()), faceset_b=str(paths[1].resolve()))
+    folder = ModelDir(model_dir)
+    config: TrainConfig | dict[str, Any] = given
+    if not folder.exists() and paths:
+        config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
     options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers, evaluate_every)
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
         with TrainProgress(rank_console, iterations, minutes) as progress:
-            result = run_train(model_dir, config, options, progress.update)
+            result = run_train(folder, config, options, progress.update)
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
+    if rank_console is err:
+        for change in result.changes:
+            notice(f"changed for this model from now on: {change}")
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
-    (out if rank_console is err else rank_console).print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
-              + (f"; held-out L1 {held}" if held else ""))
+    (out if rank_console is err else rank_console).print(
+        f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
+        + (f"; held-out L1 {held}" if held else ""))
 
 
 @app.command()
@@ -151,19 +208,19 @@ def convert(
     input_path: Annotated[Path, typer.Argument(help="A video, an image, or a folder of images.")],
     model_dir: Annotated[Path, typer.Option("-m", "--model-dir", help="Trained model folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (or folder, for a folder).")],
-    direction: Annotated[str, typer.Option(help="a2b: faces of A become B; b2a: the reverse.")] = "a2b",
-    mask: Annotated[str, typer.Option(help="hull, learned or both.")] = "both",
-    erode: Annotated[int, typer.Option(help="Shrink the mask by N model pixels (negative grows it).")] = 0,
-    feather: Annotated[int, typer.Option(min=0, help="Feather radius in model pixels.")] = 6,
-    colour: Annotated[str, typer.Option("--colour", "--color", help="none, reinhard or histogram (the least visible seam, bench/convert.py).")] = "histogram",
-    blend: Annotated[str, typer.Option(help="feather or poisson.")] = "feather",
-    crf: Annotated[int, typer.Option(min=0, max=51, help="H.264 quality: lower is better and larger.")] = 18,
-    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write original and swapped side by side.")] = False,
-    smooth: Annotated[bool, typer.Option(help="Smooth landmarks over time (One-Euro filter).")] = True,
-    max_faces: Annotated[int, typer.Option(min=1, help="Swap at most this many faces per frame, largest first.")] = 1,
-    batch_size: Annotated[int, typer.Option(min=1, help="Faces per model call.")] = 8,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16.")] = "auto",
+    direction: Annotated[str, typer.Option(help=help_of(ConvertOptions, "direction"))] = default(ConvertOptions, "direction"),
+    mask: Annotated[MaskMode, typer.Option(help=f"{MASK_MODES.help()}.")] = default(BlendOptions, "mask"),
+    erode: Annotated[int, typer.Option(help=help_of(BlendOptions, "erode"))] = default(BlendOptions, "erode"),
+    feather: Annotated[int, typer.Option(min=0, help=help_of(BlendOptions, "feather"))] = default(BlendOptions, "feather"),
+    colour: Annotated[ColourMode, typer.Option("--colour", "--color", help=f"{COLOUR_MODES.help()}. {help_of(BlendOptions, 'colour')}")] = default(BlendOptions, "colour"),
+    blend: Annotated[BlendMode, typer.Option(help=f"{BLEND_MODES.help()}.")] = default(BlendOptions, "blend"),
+    crf: Annotated[int, typer.Option(min=0, max=51, help=help_of(ConvertOptions, "crf"))] = default(ConvertOptions, "crf"),
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help=help_of(ConvertOptions, "side_by_side"))] = default(ConvertOptions, "side_by_side"),
+    smooth: Annotated[bool, typer.Option(help=help_of(ConvertOptions, "smooth"))] = default(ConvertOptions, "smooth"),
+    max_faces: Annotated[int, typer.Option(min=1, help=help_of(ConvertOptions, "max_faces"))] = default(ConvertOptions, "max_faces"),
+    batch_size: Annotated[int, typer.Option(min=1, help=help_of(ConvertOptions, "batch_size"))] = default(ConvertOptions, "batch_size"),
+    device: Annotated[str, typer.Option(help=help_of(ConvertOptions, "device"))] = default(ConvertOptions, "device"),
+    precision: Annotated[str, typer.Option(help=help_of(ConvertOptions, "precision"))] = default(ConvertOptions, "precision"),
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
@@ -171,29 +228,22 @@ def convert(
 
     Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
     verify`), and sexually explicit input is refused."""
-    from facetwin.convert.blend import BLEND_MODES, MASK_MODES, BlendOptions
-    from facetwin.convert.color import COLOUR_MODES
-    from facetwin.convert.run import ConvertOptions, convert as run_convert
+    from facetwin.convert.run import convert as run_convert
     from facetwin.progress import make_progress
     from facetwin.provenance.credentials import SigningIdentity
 
-    for name, value, allowed in (("mask", mask, MASK_MODES), ("colour", colour, COLOUR_MODES), ("blend", blend, BLEND_MODES)):
-        if value not in allowed:
-            raise fail(f"--{name} is one of {', '.join(allowed)}, not {value!r}")
     if (sign_cert is None) != (sign_key is None):
         raise fail("--sign-cert and --sign-key go together")
     try:
         identity = SigningIdentity.from_files(sign_cert, sign_key) if sign_cert and sign_key else None
-        options = ConvertOptions(
-            direction, BlendOptions(mask, erode, feather, colour, blend), crf, side_by_side, batch_size, smooth, max_faces,
-            device, precision, identity,
-        )
+        blending = BlendOptions(chosen(mask), erode, feather, chosen(colour), chosen(blend))
+        options = ConvertOptions(direction, blending, crf, side_by_side, batch_size, smooth, max_faces, device, precision)
         with make_progress("frames", err) as progress:
-            report = run_convert(input_path, model_dir, output, options, progress)
+            report = run_convert(input_path, model_dir, output, options, progress, identity)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
     for problem in ([report.problem] if report.problem else []) + report.refused:
-        err.print(f"[yellow]facetwin:[/yellow] {problem}", highlight=False, soft_wrap=True)
+        notice(problem)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
               f" {report.passed_through} without a face passed through unchanged;"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
@@ -235,9 +285,9 @@ def verify(
             verdict += "".join(f"\n[yellow]{p}[/yellow]" for p in v.problems)
             table.add_row(str(v.path), credential, mark, verdict)
         out.print(table)
-    for verdict in verdicts:
-        if verdict.error:
-            err.print(f"[red]facetwin: error:[/red] {verdict.error}", highlight=False, soft_wrap=True)
+    for checked in verdicts:
+        if checked.error:
+            err.print(f"[red]facetwin: error:[/red] {checked.error}", highlight=False, soft_wrap=True)
     raise typer.Exit(exit_code(verdicts))
 
 
@@ -246,22 +296,22 @@ def evaluate(
     model_dir: Annotated[Path, typer.Option("-m", "--model-dir", help="Trained model folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Report folder: metrics.json, report.html, plots.")],
     video: Annotated[Path | None, typer.Option(help="Also convert this clip and measure flicker, jitter and identity.")] = None,
-    direction: Annotated[str, typer.Option(help="For --video: a2b (the clip shows A) or b2a.")] = "a2b",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    faces: Annotated[int, typer.Option(min=2, help="Held-out faces per identity to score.")] = 64,
+    direction: Annotated[str, typer.Option(help=help_of(EvaluateOptions, "direction"))] = default(EvaluateOptions, "direction"),
+    device: Annotated[str, typer.Option(help=help_of(EvaluateOptions, "device"))] = default(EvaluateOptions, "device"),
+    faces: Annotated[int, typer.Option(min=2, help=help_of(EvaluateOptions, "faces"))] = default(EvaluateOptions, "faces"),
 ) -> None:
     """Measure swap quality on the held-out faces (and a clip): reconstruction, identity, expression, pose."""
-    from facetwin.evaluate.run import evaluate as run_evaluate
+    from facetwin.pipeline import evaluate_model
     from facetwin.progress import make_progress
 
     try:
         with make_progress("frames", err) as progress:
-            metrics, report = run_evaluate(model_dir, output, video, direction, device, progress, faces)
+            metrics, report = evaluate_model(model_dir, output, video, EvaluateOptions(faces, direction, device), progress)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
     held = metrics["held_out"]
     table = Table("", "SSIM", "PSNR", "L1", "to target", "to other", "retrieved", "< 0.6", "mesh err", "pose °",
-                  title=f"{held['model_id']}: held-out faces (A, B: rebuilt and real; A→B, B→A: swaps)",
+                  title=f"{held['model_id']}: held-out faces (A, B: rebuilt and real; A→B, B→A: swaps); reconstruction in {held['frame']}",
                   caption="identity: dlib distance to the target's and the other's centroid; mesh error in inter-ocular units")
     number = lambda v, f="{:.3f}": "–" if v is None else f.format(v)  # noqa: E731
     for side in ("a", "b"):

@@ -12,7 +12,6 @@ draws the person (bench/compare_models.py measures both at equal minutes).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -20,19 +19,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from facetwin.convert.run import ConvertOptions, convert
+from facetwin.convert.run import convert
+from facetwin.curves import plot_losses
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.errors import FacetwinError
-from facetwin.extract import ExtractOptions, extract
+from facetwin.extract import extract
 from facetwin.faceset import FaceSet
+from facetwin.modeldir import ModelDir
+from facetwin.options import ConvertOptions, ExtractOptions, RunOptions, TrainConfig
 from facetwin.progress import make_progress
 from facetwin.provenance.verify import verify_file
 from facetwin.sheets import contact_sheet
-from facetwin.train.checkpoint import complete_checkpoints
-from facetwin.train.preview import plot_losses
 from facetwin.train.progress_line import TrainProgress
-from facetwin.train.trainer import RunOptions, TrainConfig, train
-
+from facetwin.train.trainer import train
 
 DEMO_MODEL = "lightweight"
 
@@ -48,18 +47,11 @@ class DemoOutputs:
     labels: dict[Path, str]  # what `facetwin verify` says of each video
 
 
-def _trained_seconds(model_dir: Path) -> float:
-    checkpoints = complete_checkpoints(model_dir)
-    if not checkpoints:
-        return 0.0
-    return float(json.loads((checkpoints[-1] / "state.json").read_text()).get("train_seconds", 0.0))
-
-
 def run_demo(out: Path, minutes: float | None = None, console: Console | None = None) -> DemoOutputs:
     console = console or Console(stderr=True)
     minutes = float(os.environ.get("DEMO_MINUTES", "15")) if minutes is None else minutes
     clips = ensure_demo_clips()
-    faceset_a, faceset_b, model_dir = out / "faceset_A", out / "faceset_B", out / "model"
+    faceset_a, faceset_b, model_dir = out / "faceset_A", out / "faceset_B", ModelDir(out / "model")
     for faceset, inputs, every in ((faceset_a, [clips.franck], 4), (faceset_b, [clips.cap12, clips.cap13], 2)):
         console.print(f"extract: {', '.join(p.name for p in inputs)} (1 frame in {every}) into {faceset}")
         with make_progress("frames", console) as progress:
@@ -71,15 +63,15 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
         with FaceSet(faceset) as store:
             sheets.append(contact_sheet(store, out / f"contact_sheet_{name}.png"))
 
-    remaining = minutes * 60 - _trained_seconds(model_dir)
+    remaining = minutes * 60 - model_dir.trained_seconds()
     if remaining > 20:
-        console.print(f"train: {DEMO_MODEL} on A and B for {remaining / 60:.1f} more minutes into {model_dir}")
+        console.print(f"train: {DEMO_MODEL} on A and B for {remaining / 60:.1f} more minutes into {model_dir.root}")
         config = TrainConfig(str(faceset_a.resolve()), str(faceset_b.resolve()), model=DEMO_MODEL, batch_size=16)
         options = RunOptions(minutes=remaining / 60, save_every=250, preview_every=250)
         with TrainProgress(console, None, remaining / 60) as progress:
             train(model_dir, config, options, progress.update)
-    checkpoint = complete_checkpoints(model_dir)[-1]
-    previews = sorted((model_dir / "previews").glob("*.png"))
+    checkpoint = model_dir.latest_checkpoint()
+    previews = model_dir.previews()
     preview = out / "demo_preview.png"
     if previews:
         shutil.copyfile(previews[-1], preview)
@@ -87,12 +79,12 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
 
     swap, side = out / "demo_swap.mp4", out / "demo_side_by_side.mp4"
     for target, side_by_side in ((swap, False), (side, True)):
-        if target.is_file() and target.stat().st_mtime > (checkpoint / "state.json").stat().st_mtime:
+        if target.is_file() and target.stat().st_mtime > checkpoint.stat().st_mtime:
             console.print(f"convert: {target} is up to date")
             continue
         console.print(f"convert: {clips.cap13.name} B->A into {target}")
         with make_progress("frames", console) as progress:
-            convert(clips.cap13, model_dir, target, ConvertOptions(direction="b2a", side_by_side=side_by_side), progress)
+            convert(clips.cap13, model_dir.root, target, ConvertOptions(direction="b2a", side_by_side=side_by_side), progress)
     labels = {}
     for target in (swap, side):
         verdict = verify_file(target)

@@ -52,6 +52,11 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.contiguous_format
 
 
+def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The model on ``device`` in ``memory_format(device)`` (in place; returned for chaining)."""
+    return model.to(device).to(memory_format=memory_format(device))  # type: ignore[call-overload]
+
+
 def to_model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch of images (N, C, H, W) on ``device``, in the layout the model there runs fastest in."""
     return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(device))

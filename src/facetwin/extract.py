@@ -13,22 +13,15 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from facetwin.background import BackgroundWorker
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import sharpness
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faceset import FaceSet, NewFace
 from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
+from facetwin.options import ExtractOptions
 from facetwin.prefetch import prefetch
-from facetwin.background import BackgroundWorker
 from facetwin.safety.gate import ContentGate, ContentRefused
-
-
-@dataclass(frozen=True)
-class ExtractOptions:
-    every: int = 1
-    min_face: int = 40
-    max_faces: int = 4
-    size: int = 256
 
 
 @dataclass
@@ -85,6 +78,7 @@ def extract(
         return report
     try:
         faceset = FaceSet(output, create=True)
+        faceset.require_current_template()
     except FacetwinError as exc:
         report.fatal = str(exc)
         return report
@@ -137,7 +131,7 @@ def _extract_source(
     for frame in prefetch(read_frames(source, every=every, skip=done)):
         faces = analyser.analyse(frame.rgb)
         stored = [
-            NewFace(f.detection, f.landmarks, f.aligned.matrix, f.aligned.crop, sharpness(f.aligned.crop))
+            NewFace(f.detection, f.landmarks, f.aligned.frame_to_crop, f.aligned.crop, sharpness(f.aligned.crop))
             for f in faces
         ]
         store.put(source_id, frame.index, frame.seconds, stored)

@@ -6,6 +6,11 @@ transaction: its crops are written (atomically, by rename) before the rows that 
 committed, so a row never names a missing file. A frame is remembered as done even when it had no
 face, which is what makes a re-run skip it. Deleting a crop PNG is how users curate a set: the row
 goes the next time the set is opened.
+
+Format versions (the ``meta`` table's ``format_version``): 1 had no ``meta`` table (before 2026-11-30)
+and is migrated in place, in one transaction, on first open, taking the current mean-face template as
+the one its faces were aligned to (it was the only one). 2 records ``mean_face_sha256``: faces aligned
+to another template cannot be added to, or trained with, faces of this one.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facetwin.arrays import Affine, Landmarks, RGBImage
 from facetwin.errors import FacetwinError
+from facetwin.faces.align import mean_face_sha256
 from facetwin.faces.detect import Detection
-from facetwin.faces.landmarks import N_LANDMARKS
 from facetwin.media import write_image
+
+FACESET_FORMAT = 2
+N_LANDMARKS = 478
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -54,6 +63,7 @@ CREATE TABLE IF NOT EXISTS faces (
     filename TEXT NOT NULL UNIQUE,
     UNIQUE (source_id, frame_index, face_index)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -62,14 +72,15 @@ class FaceRecord:
     """One aligned face as stored: where it came from, where it sits, and its crop's file name."""
 
     id: int
-    source: str
+    source: str  # the path it was extracted from (the file may have moved since)
+    source_fingerprint: str  # identifies the source file wherever it is (see ``fingerprint``)
     frame_index: int
     face_index: int
     seconds: float
     box: tuple[float, float, float, float]
     score: float
-    landmarks: np.ndarray = field(repr=False)
-    matrix: np.ndarray = field(repr=False)
+    landmarks: Landmarks = field(repr=False)  # 478 x 3, frame pixels
+    frame_to_crop: Affine = field(repr=False)  # 2 x 3
     crop_size: int
     sharpness: float
     filename: str
@@ -80,9 +91,9 @@ class NewFace:
     """A face ready to be stored: its detection, its mesh, its alignment and crop."""
 
     detection: Detection
-    landmarks: np.ndarray
-    matrix: np.ndarray
-    crop: np.ndarray
+    landmarks: Landmarks
+    frame_to_crop: Affine
+    crop: RGBImage
     sharpness: float
 
 
@@ -124,11 +135,45 @@ class FaceSet:
             self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "meta" in tables:
+                self._refuse_newer(dict(self._db.execute("SELECT key, value FROM meta").fetchall()))
             self._db.executescript(SCHEMA)
+            legacy = "faces" in tables
+            with self._transaction():
+                self.meta = self._read_or_migrate_meta(legacy)
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise FacetwinError(f"{self.root}: cannot write a face set here ({reason})") from exc
         self.pruned = self._prune_missing_crops()
+
+    def _refuse_newer(self, meta: dict[str, str]) -> None:
+        version = int(meta.get("format_version", FACESET_FORMAT))
+        if version > FACESET_FORMAT:
+            self._db.close()
+            raise FacetwinError(f"{self.root}: face set format {version} is newer than this facetwin reads"
+                                f" ({FACESET_FORMAT}); upgrade facetwin")
+
+    def _read_or_migrate_meta(self, legacy: bool) -> dict[str, str]:
+        """The meta table as a dict; a new set, or a format-1 set (no meta rows), gets today's."""
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            meta = {"format_version": str(FACESET_FORMAT), "mean_face_sha256": mean_face_sha256()}
+            if legacy:
+                meta["migrated_from"] = "1"
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+        return meta
+
+    @property
+    def aligned_to_current_template(self) -> bool:
+        return self.meta.get("mean_face_sha256") == mean_face_sha256()
+
+    def require_current_template(self) -> None:
+        """Raise FacetwinError when this set's faces were aligned to another mean-face template."""
+        if not self.aligned_to_current_template:
+            raise FacetwinError(f"{self.root}: its faces were aligned to another mean-face template"
+                                f" ({self.meta.get('mean_face_sha256', '?')[:12]}, this facetwin has"
+                                f" {mean_face_sha256()[:12]}); extract them again into a new face set")
 
     def close(self) -> None:
         self._db.close()
@@ -148,7 +193,7 @@ class FaceSet:
                 self._db.executemany("DELETE FROM faces WHERE id = ?", gone)
         return len(gone)
 
-    def _transaction(self) -> sqlite3.Connection:
+    def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
     def source_id(self, path: Path, kind: str) -> int:
@@ -183,7 +228,7 @@ class FaceSet:
                     [
                         (
                             source_id, frame_index, i, seconds, *face.detection.box, face.detection.score,
-                            face.landmarks.astype(np.float32).tobytes(), face.matrix.astype(np.float64).tobytes(),
+                            face.landmarks.astype(np.float32).tobytes(), face.frame_to_crop.astype(np.float64).tobytes(),
                             face.crop.shape[0], face.sharpness, name,
                         )
                         for i, (name, face) in enumerate(zip(names, faces, strict=True))
@@ -198,20 +243,20 @@ class FaceSet:
 
     def iter_faces(self) -> Iterator[FaceRecord]:
         rows = self._db.execute(
-            "SELECT f.id, s.path, f.frame_index, f.face_index, f.seconds, f.box_x, f.box_y, f.box_w, f.box_h,"
+            "SELECT f.id, s.path, s.fingerprint, f.frame_index, f.face_index, f.seconds, f.box_x, f.box_y, f.box_w, f.box_h,"
             " f.score, f.landmarks, f.matrix, f.crop_size, f.sharpness, f.filename"
             " FROM faces f JOIN sources s ON s.id = f.source_id ORDER BY f.source_id, f.frame_index, f.face_index"
         )
         for row in rows:
             yield FaceRecord(
-                id=row[0], source=row[1], frame_index=row[2], face_index=row[3], seconds=row[4],
-                box=(row[5], row[6], row[7], row[8]), score=row[9],
-                landmarks=np.frombuffer(row[10], dtype=np.float32).reshape(N_LANDMARKS, 3),
-                matrix=np.frombuffer(row[11], dtype=np.float64).reshape(2, 3),
-                crop_size=row[12], sharpness=row[13], filename=row[14],
+                id=row[0], source=row[1], source_fingerprint=row[2], frame_index=row[3], face_index=row[4],
+                seconds=row[5], box=(row[6], row[7], row[8], row[9]), score=row[10],
+                landmarks=np.frombuffer(row[11], dtype=np.float32).reshape(N_LANDMARKS, 3),
+                frame_to_crop=np.frombuffer(row[12], dtype=np.float64).reshape(2, 3),
+                crop_size=row[13], sharpness=row[14], filename=row[15],
             )  # fmt: skip
 
-    def load_crop(self, record: FaceRecord) -> np.ndarray:
+    def load_crop(self, record: FaceRecord) -> RGBImage:
         path = self.faces_dir / record.filename
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:

@@ -10,9 +10,9 @@ so far are good), and removed when anything else went wrong.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Callable
 from types import TracebackType
 
 import av
@@ -56,14 +56,15 @@ class VideoWriter:
         self.frames = 0
 
     def _mux_audio_until(self, seconds: float | None) -> None:
-        if self._audio_done or self._audio_packets is None or self._audio_in is None:
+        if self._audio_done or self._audio_packets is None or self._audio_in is None or self._audio_out is None:
             return
+        time_base = self._audio_in.time_base or Fraction(1, 1)
         for packet in self._audio_packets:
             if packet.dts is None:  # the demuxer's final flush packet
                 continue
             packet.stream = self._audio_out
             self._out.mux(packet)
-            if seconds is not None and packet.pts is not None and float(packet.pts * self._audio_in.time_base) > seconds + 0.5:
+            if seconds is not None and packet.pts is not None and float(packet.pts * time_base) > seconds + 0.5:
                 return
         self._audio_done = True
 

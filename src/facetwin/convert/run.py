@@ -19,9 +19,10 @@ import numpy as np
 from rich.progress import Progress
 
 from facetwin.background import BackgroundWorker
-from facetwin.convert.blend import BlendOptions, paste
+from facetwin.convert.blend import BLEND_MODES, paste
+from facetwin.convert.colour import COLOUR_MODES
+from facetwin.convert.masks import MASK_MODES
 from facetwin.convert.smooth import OneEuroFilter
-from facetwin.convert.swap import Swapper
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
@@ -34,27 +35,15 @@ from facetwin.media import (
     video_info,
     write_image,
 )
+from facetwin.options import ConvertOptions
 from facetwin.prefetch import prefetch
 from facetwin.provenance.credentials import SigningIdentity, local_identity, mime_type
 from facetwin.provenance.label import Labeller, require_signable
 from facetwin.safety.gate import ContentGate, ContentRefused, FrameScreen
+from facetwin.swapper import TARGET_SIDE, Swapper
 from facetwin.video_out import VideoWriter
 
-ALIGN_SIZE = 256
-
-
-@dataclass(frozen=True)
-class ConvertOptions:
-    direction: str = "a2b"
-    blend: BlendOptions = field(default_factory=BlendOptions)
-    crf: int = 18
-    side_by_side: bool = False
-    batch_size: int = 16  # faces per model call: 12.4 ms a face at 8, 11.3 at 16 (bf16, 2 cores)
-    smooth: bool = True
-    max_faces: int = 1
-    device: str = "auto"
-    precision: str = "auto"
-    identity: SigningIdentity | None = None  # None: the local identity (made on first use)
+ALIGN_SIZE = 256  # the aligned crop convert aligns to (the model's coverage is cut from it)
 
 
 @dataclass
@@ -199,26 +188,34 @@ def _image_output(folder: Path, source: Path) -> Path:
     return target if mime_type(target) is not None else target.with_suffix(".png")
 
 
+def check_options(options: ConvertOptions) -> None:
+    """Raise FacetwinError, naming the choices, for an unknown direction or mask, colour or blend mode."""
+    if options.direction not in TARGET_SIDE:
+        raise FacetwinError(f"--direction is a2b or b2a, not {options.direction!r}")
+    MASK_MODES[options.blend.mask], COLOUR_MODES[options.blend.colour], BLEND_MODES[options.blend.blend]
+
+
 def convert(
     input_path: Path,
     model_dir: Path,
     output: Path,
     options: ConvertOptions = ConvertOptions(),
     progress: Progress | None = None,
+    signer: SigningIdentity | None = None,
 ) -> ConvertReport:
     """Convert one video, image or folder of images. A truncated video keeps the frames converted so far.
+    ``signer`` signs the Content Credentials (default: the local identity, made on first use).
 
     Raises ContentRefused for an explicit video or image; in a folder, explicit images are skipped
     (listed in the report) and the rest converted."""
-    if options.direction not in ("a2b", "b2a"):
-        raise FacetwinError(f"--direction is a2b or b2a, not {options.direction!r}")
+    check_options(options)
     collected = collect_sources([input_path])
     if collected.errors:
         raise FacetwinError(collected.errors[0])
     if not input_path.is_dir():
         require_signable(output)
     swapper = Swapper(model_dir, options.device, options.precision)
-    labeller = Labeller(swapper.model_id, options.direction, options.identity or local_identity())
+    labeller = Labeller(swapper.model_id, options.direction, signer or local_identity())
     converter = FrameConverter(swapper, options, labeller)
     gate = ContentGate()
     report = ConvertReport(output, watermark=labeller.payload.hex)

@@ -31,7 +31,7 @@ class OneEuroFilter:
 
     def __call__(self, value: np.ndarray, time: float) -> np.ndarray:
         value = np.asarray(value, dtype=np.float64)
-        if self._value is None or self._time is None or time <= self._time:
+        if self._value is None or self._speed is None or self._time is None or time <= self._time:
             self._value, self._speed, self._time = value.copy(), np.zeros_like(value), time
             return value
         dt = time - self._time

@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facetwin.evaluate.identity import FaceEmbedder, identity_scores
 from facetwin.faces.align import transform_points
 from facetwin.faces.analyse import FaceAnalyser
+from facetwin.faces.identity import FaceEmbedder, identity_scores
+from facetwin.faces.regions import FACE_OVAL
 from facetwin.media import MediaSource, read_frames
-from facetwin.train.data import FACE_OVAL
 
 
 @dataclass
@@ -57,14 +57,14 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
             if found_in:
                 with_face += 1
                 mask = np.zeros(frame_in.rgb.shape[:2], np.uint8)
-                cv2.fillConvexPoly(mask, cv2.convexHull(found_in[0].landmarks[FACE_OVAL, :2].round().astype(np.int32)), 1)
+                cv2.fillConvexPoly(mask, cv2.convexHull(found_in[0].landmarks[list(FACE_OVAL), :2].round().astype(np.int32)), 1)
                 if previous is not None:
                     inside = mask.astype(bool)
                     change_in += float(np.abs(current[0] - previous[0])[inside].mean())
                     change_out += float(np.abs(current[1] - previous[1])[inside].mean())
             if found_out and frames % 5 == 1:  # every 5th swapped face is enough for the identity figures
                 face = found_out[0]
-                points = transform_points(face.landmarks, face.aligned.matrix)
+                points = transform_points(face.landmarks, face.aligned.frame_to_crop)
                 crops.append(face.aligned.crop)
                 boxes.append((float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())))
             previous = current

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from facetwin.train.checkpoint import write_json_atomically
+from facetwin.atomic import write_json_atomically
 from facetwin.media import write_image
 from facetwin.sheets import grid as image_grid
 
@@ -88,7 +88,8 @@ def write_report(out: Path, metrics: dict[str, Any], grid: dict[str, np.ndarray]
     held = metrics["held_out"]
     parts = [
         f"<h1>facetwin evaluation: {html.escape(held['model_id'])}</h1>",
-        "<p>Held-out faces are the share that training never saw (same seed and split as train).</p>",
+        "<p>Held-out faces are whole one-second segments that training never saw (the model's own split; training"
+        f" also kept a second away from each). Reconstruction is scored in: {html.escape(str(held.get('frame', '')))}.</p>",
         f"<img alt='metric bars' src='data:image/png;base64,{_bars(metrics)}'>",
         _table("Reconstruction (A→A, B→B), inside the face mask", held["reconstruction"]),
         _table("Identity (dlib embeddings; real faces as the reference rows)", held["identity"]),

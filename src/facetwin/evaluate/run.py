@@ -7,12 +7,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from facetwin.convert.run import ConvertOptions, convert
+from facetwin.curves import plot_losses
 from facetwin.evaluate.clip import evaluate_clip
-from facetwin.evaluate.held_out import HeldOutReport, evaluate_held_out
-from facetwin.evaluate.identity import FaceEmbedder
 from facetwin.evaluate.report import write_report
-from facetwin.train.preview import plot_losses
+from facetwin.faces.identity import FaceEmbedder
+from facetwin.modeldir import ModelDir
+from facetwin.options import EvaluateOptions
+from facetwin.scoring.held_out import HeldOutEvaluator, HeldOutReport
+from facetwin.swapper import Swapper
 
 
 def _clean(value: Any) -> Any:
@@ -26,24 +28,34 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def evaluate(model_dir: Path, out: Path, video: Path | None = None, direction: str = "a2b", device: str = "auto",
-             progress: Any = None, faces: int = 64) -> tuple[dict[str, Any], Path]:
-    """Evaluate a trained model on up to `faces` held-out faces per identity; returns the metrics and the
-    report's path."""
+def score_model(model_dir: ModelDir, options: EvaluateOptions, embedder: FaceEmbedder) -> HeldOutReport:
+    """Every held-out figure of the folder's newest checkpoint, in the model's own frame."""
+    swapper = Swapper(model_dir, options.device)
+    evaluator = HeldOutEvaluator.for_model_dir(model_dir, swapper.spec, limit=options.faces, identity=True,
+                                               expression=True, embedder=embedder)  # fmt: skip
+    return evaluator.evaluate(swapper.model, swapper.device, swapper.dtype, swapper.model_id, swapper.iteration)
+
+
+def evaluate(model_dir: Path, out: Path, options: EvaluateOptions = EvaluateOptions(),
+             clip: tuple[Path, Path] | None = None) -> tuple[dict[str, Any], Path]:
+    """Evaluate a trained model on up to ``options.faces`` held-out faces per identity, and with ``clip``
+    (a source video and its conversion by this model in ``options.direction``) the converted clip;
+    returns the metrics and the report's path. ``facetwin.pipeline.evaluate_model`` converts first."""
+    folder = ModelDir(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     embedder = FaceEmbedder()
-    held: HeldOutReport = evaluate_held_out(model_dir, device, limit=faces, embedder=embedder)
+    held = score_model(folder, options, embedder)
     metrics: dict[str, Any] = {"held_out": held.to_json()}
-    if video is not None:
-        converted = out / f"converted_{video.stem}.mp4"
-        convert(video, model_dir, converted, ConvertOptions(direction=direction, device=device), progress)
-        target, source = ("b", "a") if direction == "a2b" else ("a", "b")
-        clip = evaluate_clip(video, converted, held.centroids[target], held.centroids[source], embedder)
-        metrics["clip"] = {"source": str(video), "converted": str(converted), "direction": direction, **asdict(clip)}
+    if clip is not None:
+        video, converted = clip
+        target, source = ("b", "a") if options.direction == "a2b" else ("a", "b")
+        measured = evaluate_clip(video, converted, held.centroids[target], held.centroids[source], embedder)
+        metrics["clip"] = {"source": str(video), "converted": str(converted), "direction": options.direction,
+                           **asdict(measured)}
     losses = None
-    if (model_dir / "losses.csv").is_file():  # a model without a training log still gets the rest
+    if folder.losses_csv.is_file():  # a model without a training log still gets the rest
         try:
-            losses = plot_losses(model_dir, out / "losses.png")
+            losses = plot_losses(folder, out / "losses.png")
         except ValueError:  # a log with no steps in it yet
             losses = None
     metrics = _clean(metrics)

@@ -15,11 +15,12 @@ no better).
 from __future__ import annotations
 
 from facetwin.models.base import ModelSpec
+from facetwin.models.losses import face_loss
 from facetwin.models.original import Original
 
 
 class Lightweight(Original):
     spec = ModelSpec(name="lightweight", size=64, coverage=0.625, has_mask=False)
     width = 64
-    loss = "face"
+    criterion = staticmethod(face_loss)
     learning_rate = 2e-4

@@ -21,6 +21,7 @@ diverged.
 from __future__ import annotations
 
 from facetwin.models.base import ModelSpec
+from facetwin.models.losses import face_loss
 from facetwin.models.original import Original
 
 
@@ -28,6 +29,6 @@ class Masked128(Original):
     spec = ModelSpec(name="masked128", size=128, coverage=0.75, has_mask=True)
     width = 32
     downscales = 5
-    loss = "face"
+    criterion = staticmethod(face_loss)
     learning_rate = 2e-4
     betas = (0.9, 0.999)

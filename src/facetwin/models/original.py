@@ -1,4 +1,4 @@
-"""The 2017 deepfakes model, exactly: 64 px, ~82.06 M parameters (DESIGN.md section 5)."""
+"""The 2017 deepfakes model, exactly: 64 px, ~82.06 M parameters (the deepfakes/faceswap "Original" model)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from torch import nn
 
 from facetwin.models.base import ModelSpec, SwapModel
 from facetwin.models.blocks import Dense, Downscale, Upscale
+from facetwin.models.losses import l1_loss
 
 
 def _encoder(width: int, downscales: int) -> nn.Sequential:
@@ -41,7 +42,7 @@ class Original(SwapModel):
     spec = ModelSpec(name="original", size=64, coverage=0.625, has_mask=False)
     width = 128
     downscales = 4
-    loss = "l1"
+    criterion = staticmethod(l1_loss)
     learning_rate = 5e-5
     betas = (0.5, 0.999)
 

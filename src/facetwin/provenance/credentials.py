@@ -72,7 +72,7 @@ def _key_usage(*, sign_certs: bool) -> x509.KeyUsage:
 
 
 def _make_identity() -> tuple[bytes, bytes, bytes]:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = (x509.CertificateBuilder().subject_name(_name("facetwin local root")).issuer_name(_name("facetwin local root"))
             .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
@@ -225,8 +225,8 @@ def read_credentials(path: Path, trust_roots: list[bytes] | None = None) -> Cred
     manifest = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
     actions = [a for assertion in manifest.get("assertions", []) if assertion.get("label", "").startswith("c2pa.actions")
                for a in assertion.get("data", {}).get("actions", [])]
-    claim = next((a.get("data", {}) for a in manifest.get("assertions", []) if a.get("label") == CLAIM_LABEL), {})
-    generator = next(iter(manifest.get("claim_generator_info", [])), {})
+    claim: dict[str, Any] = next((a.get("data", {}) for a in manifest.get("assertions", []) if a.get("label") == CLAIM_LABEL), {})
+    generator: dict[str, Any] = next(iter(manifest.get("claim_generator_info", [])), {})
     problems = [f"{s.get('code')}: {s.get('explanation')}" for s in store.get("validation_status") or []
                 if s.get("code") != "signingCredential.untrusted"]
     return CredentialReport(

@@ -8,12 +8,22 @@ is marked synthetic when either one says so; the report shows both.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from facetwin.errors import FacetwinError
-from facetwin.media import MediaError, MediaSource, MediaKind, TruncatedMedia, collect_sources, read_frames, video_info
+from facetwin.media import (
+    Frame,
+    MediaError,
+    MediaKind,
+    MediaSource,
+    TruncatedMedia,
+    collect_sources,
+    read_frames,
+    video_info,
+)
 from facetwin.provenance import watermark
 from facetwin.provenance.credentials import CredentialReport, config_dir, mime_type, read_credentials
 
@@ -78,6 +88,7 @@ def read_watermark(path: Path, kind: MediaKind, sampled: int = SAMPLED_FRAMES) -
         readings = [watermark.read(frame.rgb) for frame in read_frames(source)]
     else:
         count = video_info(path).frame_count
+        frames: Iterator[Frame]
         if count:
             indices = _sample_indices(count, sampled)
             frames = (f for f in read_frames(source) if f.index in indices)

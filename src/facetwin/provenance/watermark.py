@@ -1,7 +1,7 @@
 """An invisible watermark in every swapped frame, made to survive H.264, resizing and JPEG.
 
 The method is spread spectrum with informed embedding, chosen over invisible-watermark's three methods
-after measuring them (see DESIGN.md §3 and bench/provenance.py): DWT-DCT does not survive H.264 at
+after measuring them (bench/provenance.py prints the comparison): DWT-DCT does not survive H.264 at
 CRF 28, and RivaGAN does but costs ~0.9 s a frame. Here:
 
 - Each payload bit owns a fixed pseudo-random +-1 pattern on a GRID x GRID lattice that is stretched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
 PRIORITY_WEIGHT = 2.0  # eyes and mouth count (1 + this) times as much as the rest of the face
@@ -55,8 +57,19 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (values * weights).sum() / weights.sum()
 
 
-def l1_loss(face: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (face - target).abs().mean()
+class Criterion(Protocol):
+    """A model's loss for one identity: predicted face (N, 3, S, S) and mask (N, 1, S, S) or None, against
+    the target face, its face-hull mask and its eyes-and-mouth priority mask (all in [0, 1])."""
+
+    def __call__(self, face: torch.Tensor, mask_pred: torch.Tensor | None, target: torch.Tensor, mask: torch.Tensor,
+                 priority: torch.Tensor) -> torch.Tensor: ...
+
+
+def l1_loss(
+    face: torch.Tensor, mask_pred: torch.Tensor | None, target: torch.Tensor, mask: torch.Tensor, priority: torch.Tensor
+) -> torch.Tensor:
+    """Plain L1 over the whole image, in fp32: the 2017 model's loss (masks unused)."""
+    return (face.float() - target.float()).abs().mean()
 
 
 def face_loss(
@@ -80,8 +93,3 @@ def face_loss(
         if mask_pred is not None:
             loss = loss + (mask_pred.float() - mask).abs().mean()
     return loss
-
-
-def masked_l1(face: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error inside the face hull: the held-out reconstruction figure."""
-    return weighted_mean((face.float() - target.float()).abs(), mask)

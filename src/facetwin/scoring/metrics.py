@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from facetwin.faces.align import eye_centres
-from facetwin.train.losses import ssim_map
+from facetwin.faces.detect import Detection
+from facetwin.faces.landmarks import FaceLandmarker
+from facetwin.models.losses import ssim_map
 
 # A generic head (mm; x right, y up, z towards the camera) at six mesh points: the classic solvePnP
 # head-pose model. Only differences of pose matter here, so a generic head is enough.
@@ -74,3 +76,24 @@ def head_pose(points: np.ndarray, image_size: int) -> np.ndarray:
 def pose_error(points: np.ndarray, reference: np.ndarray, image_size: int) -> float:
     """Mean absolute difference of yaw, pitch and roll, in degrees."""
     return float(np.abs(head_pose(points, image_size) - head_pose(reference, image_size)).mean())
+
+
+class MeshReader:
+    """The MediaPipe mesh on a model-sized face (float32 in [0, 1]), scaled up to ``size`` first (the mesh
+    model wants ~192 px). Points come back in pixels of that ``size`` x ``size`` image."""
+
+    size = 256
+
+    def __init__(self) -> None:
+        self._landmarker = FaceLandmarker()
+
+    def read(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+        """478 x 2 points, or None when the mesh is not found; ``box`` (x0, y0, x1, y1) in ``image`` pixels."""
+        scale = self.size / image.shape[1]
+        big = cv2.resize(np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), (self.size, self.size), interpolation=cv2.INTER_CUBIC)
+        x0, y0, x1, y1 = (v * scale for v in box)
+        points = self._landmarker.landmarks(big, Detection((x0, y0, x1 - x0, y1 - y0), 1.0, np.zeros((6, 2), np.float32)))
+        return None if points is None else points[:, :2]
+
+    def close(self) -> None:
+        self._landmarker.close()

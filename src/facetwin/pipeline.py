@@ -1,0 +1,27 @@
+"""Jobs that chain stages: what the command line, the demo and the benches run when one stage's output
+is the next one's input. Stages never import each other; this module (an entry point) composes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from facetwin.convert.run import convert
+from facetwin.evaluate.run import evaluate
+from facetwin.options import ConvertOptions, EvaluateOptions
+
+
+def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, options: EvaluateOptions = EvaluateOptions(),
+                   progress: Progress | None = None) -> tuple[dict[str, Any], Path]:
+    """``facetwin evaluate``: the held-out figures, and with ``video`` that clip converted (into ``out``) in
+    ``options.direction`` and measured (flicker, jitter, identity). Returns the metrics and report path."""
+    clip = None
+    if video is not None:
+        converted = out / f"converted_{video.stem}.mp4"
+        out.mkdir(parents=True, exist_ok=True)
+        convert(video, model_dir, converted, ConvertOptions(direction=options.direction, device=options.device), progress)
+        clip = (video, converted)
+    return evaluate(model_dir, out, options, clip)
