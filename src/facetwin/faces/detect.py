@@ -5,15 +5,16 @@ pixels, so on a whole frame it misses faces smaller than an eighth of the frame'
 every face of at least ``min_face`` pixels at any frame size, ``facetwin.faces.tiling`` plans a pyramid
 of passes: the frame scaled so that ``min_face`` becomes 16 px and cut into overlapping 128 px tiles,
 then coarser levels for the faces too large for a tile, up to one pass over the whole frame. A frame
-whose long side is at most 8 x ``min_face`` (320 px for the default 40) still gets a single pass.
+whose long side is at most 10 x ``min_face`` (400 px for the default 40) still gets a single pass, and
+when that pass finds nothing the full-range model looks at the whole frame, as before tiling existed
+(see ``tiling.ONE_PASS_UP_TO`` for the cost that this keeps away from talking-head clips).
 
-Each tile is an independent chance of a false detection on texture, so a face found in a tile is
-checked by the full-range model (192 px input) on a crop three times its size, where it spans 64 px;
-that check rejects 99.5 % of the short model's false detections on scikit-image's photographs and keeps
-every real face of the demo clips (measured while building this; ``bench/extract.py`` measures the
-whole detector). A face scoring at least ``trust_score`` is accepted without the check. Duplicates
-across tiles and levels are merged by non-maximum suppression. When no pass finds a face, the
-full-range model looks at the whole frame, as before tiling existed.
+Each pass is an independent chance of a false detection on texture, so every face scoring under
+``trust_score`` is checked by the full-range model (192 px input) on a crop three times its size, where
+it spans 64 px; that check rejects 99.5 % of the short model's false detections on scikit-image's
+photographs and keeps every real face of the demo clips (measured while building this;
+``bench/extract.py`` measures the whole detector), and a doubtful check is confirmed twice more.
+Duplicates across tiles and levels are merged by non-maximum suppression.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import cv2
 import mediapipe as mp
 import numpy as np
 
+from facetwin.faces.tiling import INPUT as SHORT_INPUT
 from facetwin.faces.tiling import Level, Tile, iou, plan_levels, suppress
 
 FULL_INPUT = 192  # px: the full-range model's square input (MediaPipe BlazeFace full-range model card)
@@ -62,8 +64,9 @@ class FaceDetector:
 
     ``detect`` takes an (H, W, 3) uint8 RGB array and returns ``Detection`` records in frame pixels.
     Faces smaller than ``min_face`` may be returned too when a pass happens to find them. ``min_score``
-    is the short-range model's threshold, ``trust_score`` the score from which a tiled detection needs
-    no check by the full-range model (1.0 checks all of them).
+    is the short-range model's threshold, ``trust_score`` the score from which a detection needs no
+    check by the full-range model (1.0 checks all of them; a checked face gets the check's box, score
+    and keypoints). Raises ValueError for a ``min_face`` that is not positive.
     """
 
     def __init__(self, min_score: float = 0.5, min_face: float = 40, trust_score: float = TRUST_SCORE) -> None:
@@ -122,26 +125,42 @@ class FaceDetector:
     def _check(self, rgb: np.ndarray, detection: Detection) -> Detection | None:
         """The full-range model's view of a crop three times the size of ``detection`` (the face spans
         64 of its 192 px): its detection at the same place, in frame pixels, or None when it finds no
-        face there. A doubtful view (score under ``SURE_CHECK``) must be confirmed on a crop five times
-        the size. On 727 candidates from 40 labelled 4K frames this kept 98.4 % of the real faces'
-        candidates and none of 544 false ones; a single view let about 1 false one in 200 through."""
-        seen = self._full_view(rgb, detection, CHECK_CROP)
+        face there. A doubtful view (score under ``SURE_CHECK``) must be confirmed by the full-range
+        model on a crop five times the size and by the short-range model on the first crop.
+
+        On 727 candidates from 40 labelled 4K frames a single view kept 98.4 % of the real faces'
+        candidates and none of 544 false ones, but over more frames about 1 false one in 300 passed it
+        (a motorbike's headlamp between its indicators, tyre hubs); the two confirmations rejected those
+        and none of the 36 real faces' candidates whose view was doubtful."""
+        seen = self._view(rgb, detection, CHECK_CROP, self._full, FULL_INPUT)
         if seen is None:
             return None
-        if seen.score < SURE_CHECK and self._full_view(rgb, detection, SECOND_CROP) is None:
+        if seen.score < SURE_CHECK and (
+            self._view(rgb, detection, SECOND_CROP, self._full, FULL_INPUT) is None
+            or self._view(rgb, detection, CHECK_CROP, self._short, SHORT_INPUT) is None
+        ):
             return None
         return seen
 
-    def _full_view(self, rgb: np.ndarray, detection: Detection, crop_scale: float) -> Detection | None:
+    def _view(
+        self,
+        rgb: np.ndarray,
+        detection: Detection,
+        crop_scale: float,
+        model: mp.solutions.face_detection.FaceDetection,
+        input_size: int,
+    ) -> Detection | None:
+        """``model``'s detection on a square crop ``crop_scale`` times the box around ``detection``,
+        scaled to ``input_size`` px, that overlaps the box by ``CHECK_IOU``; in frame pixels."""
         x, y, w, h = detection.box
         side = crop_scale * detection.size
-        k = FULL_INPUT / side
+        k = input_size / side
         x0, y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
         to_crop = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float64)
         flags = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
-        crop = cv2.warpAffine(rgb, to_crop, (FULL_INPUT, FULL_INPUT), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(rgb, to_crop, (input_size, input_size), flags=flags, borderMode=cv2.BORDER_CONSTANT)
         expected = ((x - x0) * k, (y - y0) * k, w * k, h * k)
-        seen = [d for d in self._run(self._full, crop) if iou(d.box, expected) >= CHECK_IOU]
+        seen = [d for d in self._run(model, crop) if iou(d.box, expected) >= CHECK_IOU]
         if not seen:
             return None
         best = max(seen, key=lambda d: iou(d.box, expected))
