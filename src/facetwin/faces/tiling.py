@@ -6,7 +6,7 @@ input pixels, up to the whole input (measured on the demo faces pasted into scik
 of ``min_face`` frame pixels therefore needs the frame scaled by ``16 / min_face``; where the scaled
 frame is larger than 128x128 it is cut into overlapping 128x128 tiles. A tile finds a face whole only if
 the face lies inside it, which the overlap guarantees for faces up to about the overlap; larger faces
-are left to the next, coarser level (half the scale), until one pass over the whole frame suffices.
+are left to the next, coarser level (at most half the scale), until one pass over the whole frame suffices.
 
 Everything here is pure geometry on plain numbers; ``facetwin.faces.detect`` runs the model.
 """
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 INPUT = 128  # px: the short-range model's square input (MediaPipe BlazeFace short-range model card)
 SMALLEST_FACE = 16.0  # px in the model input: the measured floor above (99-100 % found at 16 px)
 OVERLAP = 40  # px in the model input: neighbouring tiles share this much, 31 % of a tile
-CONTEXT = 1.25  # a face is found whole when its box plus 25 % context lies in one tile: overlap / 1.25
-VISIBLE = 0.8  # a face with 80 % of its width inside a tile is still found (so tiles cover up to overlap/0.6)
+CONTEXT = 1.25  # assumed: a face is found whole when its box plus 25 % lies in one tile (overlap / 1.25)
+VISIBLE = 0.8  # assumed: a face with 80 % of its width in a tile is still found (tiles cover overlap / 0.6)
+# Both margins are checked by bench/extract.py's recall by face size, which crosses every level boundary.
 ONE_PASS_UP_TO = 10.0  # frames whose long side is at most this many min_face get one whole-frame pass
 # (min_face then spans 12.8 to 16 input px). Tiling a 400x300 frame for 40 px faces takes 2 passes instead
 # of 1, +5 ms on the 19 ms per frame of detection, mesh and alignment on cap13: 25 % slower extraction.
