@@ -23,7 +23,7 @@ class FaceAnalyser:
 
     def __init__(self, size: int = 256, min_face: int = 40, max_faces: int = 4, min_score: float = 0.5) -> None:
         self.size, self.min_face, self.max_faces = size, min_face, max_faces
-        self.detector = FaceDetector(min_score=min_score)
+        self.detector = FaceDetector(min_score=min_score, min_face=min_face)
         self.landmarker = FaceLandmarker()
 
     def locate(self, rgb: np.ndarray) -> list[tuple[Detection, np.ndarray]]:
