@@ -37,6 +37,7 @@ import av
 import cv2
 import mediapipe as mp
 import numpy as np
+from labelled_faces import CARE_FROM, LabelledSet, match
 
 import facetwin.faces.analyse
 from facetwin.demo_data import ensure_demo_clips
@@ -46,7 +47,6 @@ from facetwin.faces.detect import Detection, FaceDetector
 from facetwin.faces.landmarks import FaceLandmarker
 from facetwin.faces.tiling import calls_per_frame
 from facetwin.media import MediaSource, read_frames
-from labelled_faces import CARE_FROM, LabelledSet, match
 
 SIZES = ((400, 300), (1280, 720), (1920, 1080), (3840, 2160))  # cap13's size, then the issue's three
 SIZE_BINS = ((40, 60), (60, 100), (100, 200), (200, 100000))

@@ -31,7 +31,7 @@ def faces(small_sets: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray
     out = {}
     for side in SIDES:
         pool = load_pool(small_sets[side], working_size(SIZE, COVERAGE))
-        view = model_view(pool.crops[5], pool.landmarks[5], SIZE, crop_to_model_matrix(pool.crops[5].shape[0], SIZE, COVERAGE))
+        view = model_view(pool.crop(5), pool.points(5), SIZE, crop_to_model_matrix(pool.size, SIZE, COVERAGE))
         out[side] = (view.image, view.mask)
     return out
 
@@ -56,8 +56,8 @@ def test_every_model_trains_a_step_on_real_faces(name: str, small_sets: dict[str
     batch = {}
     for side in SIDES:
         pool = load_pool(small_sets[side], working_size(spec.size, spec.coverage))
-        views = [model_view(pool.crops[i], pool.landmarks[i], spec.size,
-                            crop_to_model_matrix(pool.crops[i].shape[0], spec.size, spec.coverage)) for i in (3, 30)]  # fmt: skip
+        views = [model_view(pool.crop(i), pool.points(i), spec.size,
+                            crop_to_model_matrix(pool.size, spec.size, spec.coverage)) for i in (3, 30)]  # fmt: skip
         batch[f"{side}_source"] = batch[f"{side}_target"] = torch.from_numpy(np.stack([v.image for v in views]).transpose(0, 3, 1, 2))
         batch[f"{side}_mask"] = torch.from_numpy(np.stack([v.mask for v in views]))[:, None]
         batch[f"{side}_priority"] = torch.from_numpy(np.stack([v.priority for v in views]))[:, None]

@@ -59,7 +59,7 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
 
     spec = build_model("original").spec
     pool = load_pool(Path(config.faceset_a), 103)
-    faces = torch.from_numpy(np.stack(pool.crops[:8]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    faces = torch.from_numpy(np.stack([pool.crop(i) for i in range(8)]).astype(np.float32) / 255).permute(0, 3, 1, 2)
     faces = torch.nn.functional.interpolate(faces, size=spec.size, mode="area")
 
     def run(gemm_positions: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -113,7 +113,7 @@ def test_ssim_blur_equals_the_2d_gaussian_convolution(config: TrainConfig) -> No
     from facetwin.models.losses import gaussian_blur
 
     pool = load_pool(Path(config.faceset_a), 128)
-    faces = torch.from_numpy(np.stack(pool.crops[:4]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    faces = torch.from_numpy(np.stack([pool.crop(i) for i in range(4)]).astype(np.float32) / 255).permute(0, 3, 1, 2)
     coords = torch.arange(11, dtype=torch.float32) - 5
     line = torch.exp(-(coords**2) / (2 * 1.5**2))
     window = (line[:, None] * line[None, :] / line.sum() ** 2).expand(3, 1, 11, 11)

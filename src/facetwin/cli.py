@@ -191,7 +191,7 @@ def train(
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
         with TrainProgress(rank_console, iterations, minutes) as progress:
-            result = run_train(folder, config, options, progress.update)
+            result = run_train(folder, config, options, progress.update, progress.prepare)
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
     if rank_console is err:

@@ -69,7 +69,7 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
         config = TrainConfig(str(faceset_a.resolve()), str(faceset_b.resolve()), model=DEMO_MODEL, batch_size=16)
         options = RunOptions(minutes=remaining / 60, save_every=250, preview_every=250)
         with TrainProgress(console, None, remaining / 60) as progress:
-            train(model_dir, config, options, progress.update)
+            train(model_dir, config, options, progress.update, progress.prepare)
     checkpoint = model_dir.latest_checkpoint()
     previews = model_dir.previews()
     preview = out / "demo_preview.png"

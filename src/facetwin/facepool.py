@@ -1,9 +1,10 @@
-"""A face set's faces in memory at a model's working size, split into train, held-out and guard faces.
+"""A face set's faces at a model's working size, split into train, held-out and guard faces.
 
-A pool keeps each crop resized to the *working* size, ``ceil(spec.size / spec.coverage)``, so that the
-model's coverage of it is exactly its input size, and each face's landmarks in those pixels. Training
-(augmented samples) and scoring (clean samples) both cut their model-frame views from it with
-``model_view``.
+A pool reads each crop resized to the *working* size, ``ceil(spec.size / spec.coverage)``, so that the
+model's coverage of it is exactly its input size, and each face's landmarks in those pixels, from the
+face set's training cache (facetwin.facecache: decoded once, memory-mapped, shared by every DataLoader
+worker; a pickled pool is a path and row numbers). Training (augmented samples) and scoring (clean
+samples) both cut their model-frame views from it with ``model_view``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import numpy as np
 
 from facetwin.arrays import Affine, FloatImage, Mask, RGBImage
 from facetwin.errors import FacetwinError
-from facetwin.faces.align import transform_points
+from facetwin.facecache import CacheArrays, FaceCache, ProgressCallback, cache_face_set
 from facetwin.faces.regions import region_masks
-from facetwin.faceset import FaceSet
 from facetwin.split import FaceKey, Split, split
 
 
@@ -30,38 +30,53 @@ def working_size(size: int, coverage: float) -> int:
 
 @dataclass
 class FacePool:
-    """One identity's faces: crops (working x working x 3 uint8 RGB), landmarks (478 x 2 float32, working
-    pixels), the face set ids and the split keys."""
+    """One identity's faces: ``crop(i)`` (working x working x 3 uint8 RGB), ``points(i)`` (478 x 2 float32,
+    working pixels), the face set ids and the split keys. The pixels stay in the cache files; a pool
+    holds which rows are its faces, and maps the files on first use in each process."""
 
     name: str
-    crops: list[RGBImage] = field(repr=False)
-    landmarks: list[np.ndarray] = field(repr=False)
+    cache: FaceCache = field(repr=False)
+    rows: np.ndarray = field(repr=False)  # (N,) int64: cache row of each face
     ids: list[int]
     keys: list[FaceKey] = field(repr=False)
+    _arrays: CacheArrays | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
-        return len(self.crops)
+        return len(self.rows)
+
+    def __getstate__(self) -> dict[str, object]:  # what a spawned DataLoader worker receives: no pixels
+        return {**self.__dict__, "_arrays": None}
+
+    @property
+    def arrays(self) -> CacheArrays:
+        if self._arrays is None:
+            self._arrays = self.cache.arrays()
+        return self._arrays
+
+    @property
+    def size(self) -> int:
+        return self.cache.size
+
+    def crop(self, i: int) -> RGBImage:
+        return self.arrays.crops[self.rows[i]]
+
+    def points(self, i: int) -> np.ndarray:
+        return self.arrays.points[self.rows[i]]
 
     def subset(self, indices: list[int] | np.ndarray) -> FacePool:
-        return FacePool(
-            self.name, [self.crops[i] for i in indices], [self.landmarks[i] for i in indices],
-            [self.ids[i] for i in indices], [self.keys[i] for i in indices],
-        )  # fmt: skip
+        chosen = np.asarray(indices, dtype=np.int64)
+        return FacePool(self.name, self.cache, self.rows[chosen], [self.ids[i] for i in chosen],
+                        [self.keys[i] for i in chosen], self._arrays)  # fmt: skip
 
 
-def load_pool(faceset_path: Path, size: int) -> FacePool:
-    """Read every face of a set, resized to ``size`` a side. Raises FacetwinError for a missing set or crop."""
-    crops, points, ids, keys = [], [], [], []
-    with FaceSet(faceset_path) as store:
-        store.require_current_template()
-        for record in store.iter_faces():
-            crop = store.load_crop(record)
-            scale = size / record.crop_size
-            crops.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
-            points.append((transform_points(record.landmarks, record.frame_to_crop) * scale).astype(np.float32))
-            ids.append(record.id)
-            keys.append(FaceKey(record.source_fingerprint, record.seconds))
-    return FacePool(str(faceset_path), crops, points, ids, keys)
+def load_pool(faceset_path: Path, size: int, progress: ProgressCallback | None = None) -> FacePool:
+    """Every face of a set at ``size`` a side, from its training cache (brought up to date first; ``progress``
+    is called with (done, total) while faces are decoded). Raises FacetwinError for a missing set or crop,
+    a set aligned to another template, or a cache that cannot be written."""
+    entries, rows, _ = cache_face_set(Path(faceset_path), size, progress)
+    return FacePool(str(faceset_path), FaceCache(Path(faceset_path), size),
+                    np.array([rows[e.filename] for e in entries], dtype=np.int64), [e.id for e in entries],
+                    [FaceKey(e.source_fingerprint, e.seconds) for e in entries])  # fmt: skip
 
 
 @dataclass

@@ -21,6 +21,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -28,8 +29,10 @@ import numpy as np
 from facetwin.arrays import Affine, Landmarks, RGBImage
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import mean_face_sha256
-from facetwin.faces.detect import Detection
 from facetwin.media import write_image
+
+if TYPE_CHECKING:  # only a type here: importing the detector would load MediaPipe (~2.5 s, ~200 MB)
+    from facetwin.faces.detect import Detection
 
 FACESET_FORMAT = 2
 N_LANDMARKS = 478
@@ -84,6 +87,16 @@ class FaceRecord:
     crop_size: int
     sharpness: float
     filename: str
+
+
+@dataclass(frozen=True)
+class FaceEntry:
+    """A face's identity without its geometry: cheap to list for hundreds of thousands of faces."""
+
+    id: int
+    filename: str
+    source_fingerprint: str
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -241,11 +254,32 @@ class FaceSet:
     def faces(self) -> list[FaceRecord]:
         return list(self.iter_faces())
 
+    def entries(self) -> list[FaceEntry]:
+        """Every face's id, crop file name, source fingerprint and time, in set order (by source, frame, face)."""
+        rows = self._db.execute(
+            "SELECT f.id, f.filename, s.fingerprint, f.seconds FROM faces f JOIN sources s ON s.id = f.source_id"
+            " ORDER BY f.source_id, f.frame_index, f.face_index"
+        )
+        return [FaceEntry(*row) for row in rows]
+
+    def records_for(self, filenames: Sequence[str]) -> list[FaceRecord]:
+        """The full records of the faces with these crop file names, in the order given (missing ones left out)."""
+        found: dict[str, FaceRecord] = {}
+        for start in range(0, len(filenames), 500):
+            chunk = list(filenames[start : start + 500])
+            where = f"WHERE f.filename IN ({', '.join('?' * len(chunk))})"
+            found.update((r.filename, r) for r in self._records(where, chunk))
+        return [found[name] for name in filenames if name in found]
+
     def iter_faces(self) -> Iterator[FaceRecord]:
+        return self._records("", [])
+
+    def _records(self, where: str, parameters: Sequence[object]) -> Iterator[FaceRecord]:
         rows = self._db.execute(
             "SELECT f.id, s.path, s.fingerprint, f.frame_index, f.face_index, f.seconds, f.box_x, f.box_y, f.box_w, f.box_h,"
             " f.score, f.landmarks, f.matrix, f.crop_size, f.sharpness, f.filename"
-            " FROM faces f JOIN sources s ON s.id = f.source_id ORDER BY f.source_id, f.frame_index, f.face_index"
+            f" FROM faces f JOIN sources s ON s.id = f.source_id {where} ORDER BY f.source_id, f.frame_index, f.face_index",
+            parameters,
         )
         for row in rows:
             yield FaceRecord(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from facetwin.options import TrainConfig, fixed_settings
 
 MODEL_FORMAT = 2
 SIDES = ("a", "b")
+PrepareCallback = Callable[[str, int, int], None]  # (what, done, total) while a run prepares its data
 
 
 @dataclass(frozen=True)
@@ -156,10 +157,15 @@ class ModelDir:
         config = config or self.read_config()
         return Path(config.faceset_a if side == "a" else config.faceset_b)
 
-    def load_faces(self, size: int, coverage: float, config: TrainConfig | None = None) -> dict[str, SplitPool]:
+    def load_faces(self, size: int, coverage: float, config: TrainConfig | None = None,
+                   progress: PrepareCallback | None = None) -> dict[str, SplitPool]:
         """Both identities' faces at the working size for (size, coverage), split by this model's seed and
-        held-out share: the same faces for training, previews, ``facetwin evaluate`` and the benches."""
+        held-out share: the same faces for training, previews, ``facetwin evaluate`` and the benches.
+        ``progress(description, done, total)`` is called while a face set's training cache is built."""
         config = config or self.read_config()
         working = working_size(size, coverage)
-        return {side: split_pool(load_pool(self.faceset(side, config), working), config.seed, config.holdout)
-                for side in SIDES}  # fmt: skip
+        faces = {}
+        for side in SIDES:
+            report = (lambda done, total, s=side: progress(f"caching faces of {s.upper()}", done, total)) if progress else None
+            faces[side] = split_pool(load_pool(self.faceset(side, config), working, report), config.seed, config.holdout)
+        return faces

@@ -14,6 +14,7 @@ Everything here is pure geometry on plain numbers; ``facetwin.faces.detect`` run
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 INPUT = 128  # px: the short-range model's square input (MediaPipe BlazeFace short-range model card)
@@ -135,8 +136,8 @@ def _intersection(a: tuple[float, float, float, float], b: tuple[float, float, f
 
 
 def suppress(
-    boxes: list[tuple[float, float, float, float]],
-    ranks: list[tuple[float, ...]],
+    boxes: Sequence[tuple[float, float, float, float]],
+    ranks: Sequence[tuple[float, ...]],
     max_iou: float = 0.3,
     max_containment: float = 0.6,
 ) -> list[int]:

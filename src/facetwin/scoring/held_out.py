@@ -82,17 +82,17 @@ class FaceBatch:
 
 def face_batch(pool: FacePool, indices: list[int], spec: ModelSpec, frame: ScoringFrame) -> FaceBatch:
     """Cut ``pool``'s faces at ``indices`` in the model's frame and in the scoring frame."""
-    working = pool.crops[0].shape[0]
+    working = pool.size
     crop_to_model = crop_to_model_matrix(working, spec.size, spec.coverage)
     crop_to_frame = crop_to_model_matrix(working, frame.size, frame.coverage)
     model_to_frame = compose(crop_to_frame, cv2.invertAffineTransform(crop_to_model))
     inputs, truth, masks, points = [], [], [], []
     for i in indices:
-        inputs.append(model_view(pool.crops[i], pool.landmarks[i], spec.size, crop_to_model).image)
-        view = model_view(pool.crops[i], pool.landmarks[i], frame.size, crop_to_frame)
+        inputs.append(model_view(pool.crop(i), pool.points(i), spec.size, crop_to_model).image)
+        view = model_view(pool.crop(i), pool.points(i), frame.size, crop_to_frame)
         truth.append(view.image)
         masks.append(view.mask)
-        points.append(transform_points(pool.landmarks[i], crop_to_model).astype(np.float32))
+        points.append(transform_points(pool.points(i), crop_to_model).astype(np.float32))
     boxes = [(float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())) for p in points]
     return FaceBatch(np.stack(inputs), np.stack(truth), np.stack(masks), np.stack(points), boxes, model_to_frame)
 

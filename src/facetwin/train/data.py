@@ -60,7 +60,7 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
             rng = np.random.default_rng([self.seed, side_index, k])
             pool = self.pools[side]
             i = int(rng.integers(len(pool)))
-            sample = make_sample(pool.crops[i], pool.landmarks[i], self.spec, rng, self.settings)
+            sample = make_sample(pool.crop(i), pool.points(i), self.spec, rng, self.settings)
             item.update({f"{side}_{key}": torch.from_numpy(value) for key, value in sample.items()})
         return item
 

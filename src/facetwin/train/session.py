@@ -5,6 +5,8 @@ the data loader. ``trainer.train`` runs the loop over it.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from facetwin.checkpoint import load_checkpoint
 from facetwin.devices import choose_precision, place_model, to_model_input
 from facetwin.errors import FacetwinError
 from facetwin.facepool import SplitPool
-from facetwin.modeldir import ModelDir
+from facetwin.modeldir import ModelDir, PrepareCallback
 from facetwin.models.base import SwapModel
 from facetwin.models.registry import build_model
 from facetwin.options import RunOptions, TrainConfig
@@ -67,13 +69,14 @@ def open_config(model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | No
 
 def open_session(
     model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | None, options: RunOptions, device: torch.device,
-    rank: int, world_size: int,
+    rank: int, world_size: int, on_prepare: PrepareCallback | None = None,
 ) -> Session:
-    """Set up a run: config, faces (split by the model's seed), model, optimizer, and the newest checkpoint."""
+    """Set up a run: config, faces (split by the model's seed; ``on_prepare`` hears of the cache being
+    built), model, optimizer, and the newest checkpoint."""
     config, changes = open_config(model_dir, given, write=rank == 0)
     torch.manual_seed(config.seed)
     model = build_model(config.model)
-    faces = model_dir.load_faces(model.spec.size, model.spec.coverage, config)
+    faces = model_dir.load_faces(model.spec.size, model.spec.coverage, config, on_prepare)
     place_model(model, device)
     optimizer = model.configure_optimizer(device, config.learning_rate)
     session = Session(model_dir, config, model, optimizer, faces, device, choose_precision(options.precision, device),
@@ -90,6 +93,16 @@ def open_session(
     return session
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Where DataLoader workers come from: forked from a forkserver that has imported their code
+    (train/worker_preload.py). Not forked from this process: it runs OpenMP and TensorBoard threads, and
+    a forked child can deadlock on a lock one of them held; not spawned: each spawned worker imports
+    PyTorch anew (~200 MiB each, against ~64 MiB forked from the preloaded server)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["facetwin.train.worker_preload"])
+    return context
+
+
 def make_loader(session: Session, stop_at: int, workers: int) -> DataLoader[dict[str, torch.Tensor]]:
     """Augmented pairs for iterations ``session.iteration`` to ``stop_at`` of this rank."""
     config = session.config
@@ -102,9 +115,7 @@ def make_loader(session: Session, stop_at: int, workers: int) -> DataLoader[dict
         num_workers=workers,
         worker_init_fn=worker_init if workers else None,
         persistent_workers=False,
-        # fork would copy a process that already runs MediaPipe, OpenMP and TensorBoard threads, and a
-        # forked child can deadlock on a lock one of them held; spawned workers start clean.
-        multiprocessing_context="spawn" if workers else None,
+        multiprocessing_context=worker_context() if workers else None,
         prefetch_factor=4 if workers else None,
         pin_memory=session.device.type == "cuda",
     )

@@ -22,7 +22,7 @@ from torch import nn
 
 from facetwin.devices import choose_device
 from facetwin.errors import FacetwinError
-from facetwin.modeldir import ModelDir
+from facetwin.modeldir import ModelDir, PrepareCallback
 from facetwin.models.base import PairForward
 from facetwin.options import RunOptions, TrainConfig
 from facetwin.train.hooks import Checkpoints, HeldOutScores, Hook, LossLog, Progress, QualityLog, StepRecord
@@ -101,12 +101,14 @@ def train(
     config: TrainConfig | Mapping[str, Any] | None,
     options: RunOptions,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_prepare: PrepareCallback | None = None,
 ) -> RunResult:
     """Train (or resume) the model in ``model_dir``: single process, or one rank of a torchrun job.
 
     ``config``: a TrainConfig to start a new folder; on an existing folder, a TrainConfig or a mapping of
     its fields with this run's settings (None: not given): fixed settings that differ raise FacetwinError,
-    others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl)."""
+    others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl). ``on_step``
+    hears of every step, ``on_prepare(what, done, total)`` of the training cache being built."""
     world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     device = choose_device(options.device, int(os.environ.get("LOCAL_RANK", "0")))
     if options.iterations is None and options.minutes is None:
@@ -115,7 +117,7 @@ def train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         folder = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
-        return _run(open_session(folder, config, options, device, rank, world_size), options, on_step)
+        return _run(open_session(folder, config, options, device, rank, world_size, on_prepare), options, on_step)
     finally:
         if world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()

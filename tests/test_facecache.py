@@ -1,0 +1,98 @@
+"""The training cache: decoded once, reused, updated when crops are deleted, added or changed, safe after
+a killed build, compacted, and pickled without pixels (what DataLoader workers receive)."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facetwin.extract import extract
+from facetwin.facecache import FaceCache, cache_face_set
+from facetwin.facepool import load_pool
+from facetwin.faceset import FaceSet
+from facetwin.options import ExtractOptions
+
+SIZE = 103  # lightweight's working size
+
+
+@pytest.fixture()
+def faceset(small_sets: dict[str, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "set"
+    shutil.copytree(small_sets["b"], copy, ignore=shutil.ignore_patterns("cache"))
+    return copy
+
+
+def _decoded(faceset: Path, filename: str) -> np.ndarray:
+    image = cv2.cvtColor(cv2.imread(str(faceset / "faces" / filename)), cv2.COLOR_BGR2RGB)
+    return cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+
+
+def test_built_once_then_reused_and_pixels_are_the_crops(faceset: Path) -> None:
+    entries, rows, first = cache_face_set(faceset, SIZE)
+    assert first.decoded == len(entries) > 50 and first.reused == 0
+    _, again_rows, second = cache_face_set(faceset, SIZE)
+    assert second.decoded == 0 and second.reused == len(entries) and again_rows == rows
+    pool = load_pool(faceset, SIZE)
+    for i in (0, len(pool) // 2, len(pool) - 1):
+        np.testing.assert_array_equal(pool.crop(i), _decoded(faceset, entries[i].filename))
+    with FaceSet(faceset) as store:
+        record = store.records_for([entries[3].filename])[0]
+    expected = (record.landmarks[:, :2] @ record.frame_to_crop[:, :2].T + record.frame_to_crop[:, 2]) * SIZE / record.crop_size
+    np.testing.assert_allclose(pool.points(3), expected, rtol=1e-5)
+
+
+def test_deleted_added_and_changed_crops_update_it(faceset: Path, short_clips: dict[str, Path]) -> None:
+    entries, rows, _ = cache_face_set(faceset, SIZE)
+    gone, changed = entries[10].filename, entries[20].filename
+    (faceset / "faces" / gone).unlink()
+    other = cv2.imread(str(faceset / "faces" / entries[30].filename))
+    cv2.imwrite(str(faceset / "faces" / changed), other)  # the user replaced a crop with another picture
+    assert extract([short_clips["b2"]], faceset, ExtractOptions(every=2, max_faces=1)).exit_code == 0
+    after, new_rows, report = cache_face_set(faceset, SIZE)
+    added = len(after) - (len(entries) - 1)
+    assert report.dropped == 1 and report.decoded == added + 1 and report.reused == len(entries) - 2
+    assert gone not in new_rows
+    kept = [e.filename for e in entries if e.filename not in (gone, changed)]
+    assert all(new_rows[name] == rows[name] for name in kept), "rows of untouched faces do not move"
+    pool = load_pool(faceset, SIZE)
+    position = [e.filename for e in after].index(changed)
+    np.testing.assert_array_equal(pool.crop(position), _decoded(faceset, changed))
+    np.testing.assert_array_equal(pool.crop(len(pool) - 1), _decoded(faceset, after[-1].filename))
+
+
+def test_a_killed_build_leaves_a_cache_that_repairs_itself(faceset: Path) -> None:
+    entries, _, _ = cache_face_set(faceset, SIZE)
+    cache = FaceCache(faceset, SIZE)
+    with open(cache.crops_path, "ab") as handle:  # half a row written when the run was killed
+        handle.write(b"\xff" * (cache.crop_bytes // 2))
+    _, rows, report = cache_face_set(faceset, SIZE)
+    assert report.decoded == 0 and cache.crops_path.stat().st_size == len(entries) * cache.crop_bytes
+    assert max(rows.values()) == len(entries) - 1
+
+
+def test_compacted_when_most_rows_are_dead(faceset: Path) -> None:
+    entries, _, _ = cache_face_set(faceset, SIZE)
+    survivors = entries[::3]
+    for entry in entries:
+        if entry not in survivors:
+            (faceset / "faces" / entry.filename).unlink()
+    _, rows, report = cache_face_set(faceset, SIZE)
+    assert report.compacted and sorted(rows.values()) == list(range(len(survivors)))
+    assert FaceCache(faceset, SIZE).crops_path.stat().st_size == len(survivors) * FaceCache(faceset, SIZE).crop_bytes
+    pool = load_pool(faceset, SIZE)
+    for i in (0, len(pool) - 1):
+        np.testing.assert_array_equal(pool.crop(i), _decoded(faceset, survivors[i].filename))
+
+
+def test_a_pickled_pool_carries_no_pixels(faceset: Path) -> None:
+    pool = load_pool(faceset, SIZE)
+    pool.crop(0)  # maps the files in this process
+    data = pickle.dumps(pool)
+    assert len(data) < 200 * len(pool), f"{len(data)} bytes for {len(pool)} faces: pixels were pickled"
+    copy = pickle.loads(data)
+    np.testing.assert_array_equal(copy.crop(5), pool.crop(5))
