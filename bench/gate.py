@@ -36,7 +36,7 @@ import json
 import math
 import random
 import sys
-from itertools import permutations
+from itertools import pairwise, permutations
 from pathlib import Path
 
 import cv2
@@ -60,7 +60,7 @@ def _frames(path: Path, kind: str) -> list:
     frames = []
     try:
         for frame in read_frames(MediaSource(path, kind)):
-            frames.append(frame)
+            frames.append(frame)  # noqa: PERF402  (a loop keeps what decoded before TruncatedMedia)
     except TruncatedMedia:  # the gate screens what decodes; so does this
         pass
     return frames
@@ -87,7 +87,7 @@ def record(paths: list[Path], cache: Path | None) -> dict[str, dict]:
             kind=kind,
             fps=video_info(path).fps if kind == "video" else 0.0,
             seconds=[f.seconds for f in frames],
-            changes=[float(cv2.absdiff(a, b).mean()) for a, b in zip(thumbs, thumbs[1:])],
+            changes=[float(cv2.absdiff(a, b).mean()) for a, b in pairwise(thumbs)],
             ends=[thumbs[0].tolist(), thumbs[-1].tolist()],
         )
         stored[path.name] = entry
