@@ -21,7 +21,7 @@ Prints JSON:
 - compare: invisible-watermark's dwtDct, dwtDctSvd and rivaGan (32 bits, "marked" at >= 28 bits right)
   on the same frames and attacks, next to facetwin's own.
 
-    .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12]
+    .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12] [--speed-only]
 
 Without --model-dir it trains a throwaway `original` (as bench/convert.py does): the figures here do not
 depend on how well the model swaps.
@@ -253,6 +253,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compare-frames", type=int, default=12)
     parser.add_argument("--margins", default="0.3,0.22,0.18", help="embedding margins to sweep (empty: skip)")
+    parser.add_argument("--speed-only", action="store_true", help="only convert's frames/s and the shares (a quick rerun)")
     args = parser.parse_args()
     clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory(prefix="facetwin-bench-") as scratch_name:
@@ -268,6 +269,9 @@ def main() -> None:
             fps["without_gate"].append(convert_fps(clips.cap13, model_dir, scratch / "nogate.mp4", gate=False, mark=True))
             fps["without_gate_and_watermark"].append(convert_fps(clips.cap13, model_dir, scratch / "plain.mp4", gate=False, mark=False))
         speed = {name: round(statistics.median(values), 2) for name, values in fps.items()}
+        if args.speed_only:
+            print(json.dumps({"convert_fps": speed, **shares(speed), "runs": fps}, indent=2))
+            return
 
         swapper = Swapper(model_dir)
         payload = Labeller(swapper.model_id, "b2a", local_identity()).payload
@@ -333,14 +337,20 @@ def main() -> None:
             "gate_check_frames_cap13": checked,
             "verify_s_per_video": round(verify_s, 2),
             "convert_fps": speed,
-            # the share of a frame's time that each adds: 1 - (fps with it / fps without it)
-            "watermark_share_of_convert_time": round(1 - speed["without_gate"] / speed["without_gate_and_watermark"], 3),
-            "gate_share_of_convert_time": round(1 - speed["shipped"] / speed["without_gate"], 3),
-            "gate_share_checking_every_frame": round(1 - speed["gate_checking_every_frame"] / speed["without_gate"], 3),
+            **shares(speed),
         },
         "verify_verdict": verdict.summary,
         "compare": {"facetwin_spread_spectrum_40bit": ours, **compare_invisible_watermark(compare_frames)},
     }, indent=2))
+
+
+def shares(speed: dict[str, float]) -> dict[str, float]:
+    """The share of a frame's time that each adds: 1 - (fps with it / fps without it)."""
+    return {
+        "watermark_share_of_convert_time": round(1 - speed["without_gate"] / speed["without_gate_and_watermark"], 3),
+        "gate_share_of_convert_time": round(1 - speed["shipped"] / speed["without_gate"], 3),
+        "gate_share_checking_every_frame": round(1 - speed["gate_checking_every_frame"] / speed["without_gate"], 3),
+    }
 
 
 def marking_cost(marked: Frames, plain: Frames, sources: Frames) -> tuple[float, float]:
