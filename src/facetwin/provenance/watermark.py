@@ -40,10 +40,11 @@ DETAIL_SIGMA = 1.5  # in lattice cells: what the reader subtracts as "the pictur
 MIN_SIDE = 2 * GRID
 # Perceptual shaping (texture_gain). Strength in proportion to texture (power 1) keeps the mark equally
 # far below what each cell's texture hides; the cap keeps it from piling up on the one textured thing in
-# a flat frame, which is usually the face. Chosen on the demo clips against the unshaped mark at the
-# same ALPHA (bench/provenance.py ``shaping`` and ``flat_patch``): luma RMS of the mark on flat
-# background 2.8 -> 1.6, inside the face 2.9 -> 5.2 (power 1.5 and cap 2 gave 1.0 and 6.9: blotches on
-# the face), PSNR 39.0 -> 37.6 dB (median over franck and cap13 frames).
+# a flat frame, usually the face. bench/provenance.py, against the unshaped mark at the same ALPHA:
+# cap13's flat wall (``flat_patch``) luma std 3.44 unmarked, 4.33 unshaped, 3.83 shaped; PSNR against
+# the unmarked swap 39.1 -> 38.2 dB; half size then CRF 28 recovered on 71 -> 77 % of sampled frames.
+# The price is more mark on the face: inside the face mesh of 40 demo frames its luma RMS went 2.9 ->
+# 5.2 (power 1.5 with cap 2 took the wall to 3.68 but the face to 6.9, visible as blotches).
 TEXTURE_FLOOR = 0.5  # luma levels added to each cell's texture, so flat cells still carry some mark
 TEXTURE_POWER = 1.0
 GAIN_CAP = 1.5  # no cell gets more than 1.5 times the mean strength
