@@ -268,6 +268,7 @@ def main() -> None:
             )
             fps["without_gate"].append(convert_fps(clips.cap13, model_dir, scratch / "nogate.mp4", gate=False, mark=True))
             fps["without_gate_and_watermark"].append(convert_fps(clips.cap13, model_dir, scratch / "plain.mp4", gate=False, mark=False))
+            print(f"run {run + 1}: " + json.dumps({name: round(values[-1], 2) for name, values in fps.items()}), file=sys.stderr)
         speed = {name: round(statistics.median(values), 2) for name, values in fps.items()}
         if args.speed_only:
             print(json.dumps({"convert_fps": speed, **shares(speed), "runs": fps}, indent=2))
