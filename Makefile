@@ -37,6 +37,7 @@ bench: clips
 	$(PY) bench/compare_models.py
 	$(PY) bench/convert.py
 	$(PY) bench/provenance.py
+	$(PY) bench/gate.py
 	$(PY) bench/quality.py
 
 clean-venv:

@@ -8,13 +8,20 @@ Prints JSON:
   frame that marking causes; ``margin_sweep`` repeats both, with the payload recovered after CRF 28,
   half size and JPEG 75, for other embedding margins: the trade-off behind ``watermark.ALPHA`` (pass
   ``--model-dir out/model`` to see it on the demo's trained model, whose swap changes the input less);
-- time: ms per frame of marking, of reading, of the gate's detector; signing and `verify` per file;
-  convert frames/s as shipped, without the gate, and without gate and watermark (median of --runs,
-  all three measured in the same run, so the watermark's and the gate's shares of convert's time show);
+  ``shaping`` does the same, with every attack, for the mark as shipped (shaped to the picture's
+  texture) and unshaped (the same everywhere, as before issue #17);
+- flat_patch: the luma standard deviation of a flat wall patch (FLAT_PATCH) over the first 3 s of
+  cap13, unmarked, marked unshaped and marked as shipped, as is and after convert's H.264 CRF 18: how
+  much grain the mark adds where there is nothing to hide it;
+- time: ms per frame of marking, of reading, of the gate's detector; the gate's check of cap13 as
+  extract runs it; signing and `verify` per file; convert frames/s as shipped, with the gate checking
+  every frame instead of screening, without the gate, and without gate and watermark (median of
+  --runs, all four measured in the same run, so the watermark's and the gate's shares of convert's
+  time show);
 - compare: invisible-watermark's dwtDct, dwtDctSvd and rivaGan (32 bits, "marked" at >= 28 bits right)
   on the same frames and attacks, next to facetwin's own.
 
-    .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12]
+    .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12] [--speed-only]
 
 Without --model-dir it trains a throwaway `original` (as bench/convert.py does): the figures here do not
 depend on how well the model swaps.
@@ -51,10 +58,13 @@ from facetwin.provenance.label import Labeller  # noqa: E402
 from facetwin.provenance.payload import Payload  # noqa: E402
 from facetwin.provenance.verify import verify_file  # noqa: E402
 from facetwin.safety.detector import NudityDetector  # noqa: E402
+from facetwin.safety import gate as gate_module  # noqa: E402
 from facetwin.safety.gate import ContentGate  # noqa: E402
+from facetwin.safety.screen import Screen  # noqa: E402
 from facetwin.swapper import Swapper  # noqa: E402
 
 Frames = list[np.ndarray]
+FLAT_PATCH = (280, 20, 390, 150)  # x0, y0, x1, y1 in cap13: the bare wall right of the head
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -136,19 +146,68 @@ class _NoGate(ContentGate):
         return _Unscreened()
 
 
-def convert_fps(clip: Path, model_dir: Path, out: Path, gate: bool, mark: bool) -> float:
-    """Convert as shipped, or with the gate and/or the watermark taken out (bench instrumentation)."""
-    original_gate, original_labeller = convert_run.ContentGate, convert_run.Labeller
+def _screen_every_frame(detect: Callable[[np.ndarray], dict[str, float]]) -> Screen[np.ndarray]:
+    return Screen(detect, gap_s=0.0)
+
+
+def convert_fps(clip: Path, model_dir: Path, out: Path, gate: bool, mark: bool, every_frame: bool = False) -> float:
+    """Convert as shipped, or with the gate and/or the watermark taken out, or with the gate checking
+    every frame instead of screening (bench instrumentation)."""
+    original_gate, original_labeller, original_screen = convert_run.ContentGate, convert_run.Labeller, gate_module.Screen
     try:
         if not gate:
             convert_run.ContentGate = _NoGate  # type: ignore[misc]
         if not mark:
             convert_run.Labeller = _Unmarked  # type: ignore[misc]
+        if every_frame:
+            gate_module.Screen = _screen_every_frame  # type: ignore[misc,assignment]
         start = time.perf_counter()
         report = convert(clip, model_dir, out, ConvertOptions(direction="b2a"))
         return report.frames / (time.perf_counter() - start)
     finally:
-        convert_run.ContentGate, convert_run.Labeller = original_gate, original_labeller
+        convert_run.ContentGate, convert_run.Labeller, gate_module.Screen = original_gate, original_labeller, original_screen
+
+
+def _unshaped_gain(luma: np.ndarray) -> np.ndarray:
+    return np.ones((watermark.GRID, watermark.GRID), np.float32)
+
+
+def _marked(frames: Frames, payload: Payload, shaped: bool) -> Frames:
+    original = watermark.texture_gain
+    try:
+        if not shaped:
+            watermark.texture_gain = _unshaped_gain  # type: ignore[assignment]
+        return [watermark.embed(f, payload) for f in frames]
+    finally:
+        watermark.texture_gain = original  # type: ignore[assignment]
+
+
+def flat_patch(clip: Path, payload: Payload) -> dict[str, dict[str, float]]:
+    """Median luma std of FLAT_PATCH over the first 3 s of the clip: unmarked, unshaped, shaped; as is
+    and after H.264 CRF 18 (what convert writes)."""
+    cut = [f.rgb for f in read_frames(MediaSource(clip, "video"))][:75]
+    x0, y0, x1, y1 = FLAT_PATCH
+
+    def std(frames: Frames) -> float:
+        return round(statistics.median(float(watermark._luma(f)[y0:y1, x0:x1].std()) for f in frames), 2)
+
+    variants = {"unmarked": cut, "unshaped": _marked(cut, payload, False), "shipped": _marked(cut, payload, True)}
+    return {name: {"as_is": std(frames), "after_crf18": std(h264(frames, 18))} for name, frames in variants.items()}
+
+
+def shaping(plain: Frames, sources: Frames, payload: Payload) -> dict[str, dict[str, float]]:
+    """The mark as shipped against the unshaped mark, at the same ALPHA, on the same swapped frames:
+    PSNR cost and the payload recovered after every attack."""
+    results = {}
+    for name, shaped in (("unshaped", False), ("shipped", True)):
+        marked = _marked(plain, payload, shaped)
+        against_unmarked, drop = marking_cost(marked, plain, sources)
+        results[name] = {
+            "psnr_drop_vs_input_db": round(drop, 3),
+            "psnr_vs_unmarked_db": round(against_unmarked, 2),
+            **{attack_name: score(attack(marked), payload)["correct_payload"] for attack_name, attack in ATTACKS.items()},
+        }
+    return results
 
 
 def compare_invisible_watermark(frames: Frames, seed: int = 0) -> dict[str, object]:
@@ -194,18 +253,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--compare-frames", type=int, default=12)
     parser.add_argument("--margins", default="0.3,0.22,0.18", help="embedding margins to sweep (empty: skip)")
+    parser.add_argument("--speed-only", action="store_true", help="only convert's frames/s and the shares (a quick rerun)")
     args = parser.parse_args()
     clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory(prefix="facetwin-bench-") as scratch_name:
         scratch = Path(scratch_name)
         model_dir = args.model_dir or throwaway_model(scratch)
         output = scratch / "demo_swap.mp4"
-        fps: dict[str, list[float]] = {"shipped": [], "without_gate": [], "without_gate_and_watermark": []}
+        fps: dict[str, list[float]] = {"shipped": [], "gate_checking_every_frame": [], "without_gate": [], "without_gate_and_watermark": []}
         for run in range(args.runs):
             fps["shipped"].append(convert_fps(clips.cap13, model_dir, output, gate=True, mark=True))
+            fps["gate_checking_every_frame"].append(
+                convert_fps(clips.cap13, model_dir, scratch / "full.mp4", gate=True, mark=True, every_frame=True)
+            )
             fps["without_gate"].append(convert_fps(clips.cap13, model_dir, scratch / "nogate.mp4", gate=False, mark=True))
             fps["without_gate_and_watermark"].append(convert_fps(clips.cap13, model_dir, scratch / "plain.mp4", gate=False, mark=False))
+            print(f"run {run + 1}: " + json.dumps({name: round(values[-1], 2) for name, values in fps.items()}), file=sys.stderr)
         speed = {name: round(statistics.median(values), 2) for name, values in fps.items()}
+        if args.speed_only:
+            print(json.dumps({"convert_fps": speed, **shares(speed), "runs": fps}, indent=2))
+            return
 
         swapper = Swapper(model_dir)
         payload = Labeller(swapper.model_id, "b2a", local_identity()).payload
@@ -229,6 +296,8 @@ def main() -> None:
         read_ms = (time.perf_counter() - start) / len(marked) * 1e3
         psnr_vs_unmarked, drop = marking_cost(marked, plain, sources)
         sweep = margin_sweep(plain, sources, payload, [float(m) for m in args.margins.split(",") if m])
+        shaped_or_not = shaping(plain, sources, payload)
+        flat = flat_patch(clips.cap13, payload)
 
         detector = NudityDetector()
         sample = [f.rgb for f in read_frames(MediaSource(clips.cap13, "video"), every=12)][:48]
@@ -238,8 +307,8 @@ def main() -> None:
             detector.scores(sample[i : i + 8])
         gate_ms = (time.perf_counter() - start) / len(sample) * 1e3
         start = time.perf_counter()
-        ContentGate().check(MediaSource(clips.cap13, "video"))
-        prepass_s = time.perf_counter() - start
+        checked = ContentGate().check(MediaSource(clips.cap13, "video")).checked_frames
+        check_s = time.perf_counter() - start
 
         start = time.perf_counter()
         verdict = verify_file(output)
@@ -259,21 +328,30 @@ def main() -> None:
         "payload": payload.hex,
         "watermark": {"converted_output": robustness, "untouched_demo_clips": unmarked},
         "quality": {"psnr_marked_vs_unmarked_db": round(psnr_vs_unmarked, 2), "psnr_drop_vs_input_db": round(drop, 3),
-                    "frames": len(plain), "margin_sweep": sweep},
+                    "frames": len(plain), "margin_sweep": sweep, "shaping": shaped_or_not},
+        "flat_patch": {"box": FLAT_PATCH, "frames": 75, "luma_std": flat},
         "time": {
             "mark_ms_per_frame": round(mark_ms, 2),
             "read_ms_per_frame": round(read_ms, 2),
             "gate_detector_ms_per_frame": round(gate_ms, 1),
-            "gate_prepass_s_cap13": round(prepass_s, 2),
+            "gate_check_s_cap13": round(check_s, 2),  # as extract runs it, before storing anything
+            "gate_check_frames_cap13": checked,
             "verify_s_per_video": round(verify_s, 2),
             "convert_fps": speed,
-            # the share of a frame's time that each adds: 1 - (fps with it / fps without it)
-            "watermark_share_of_convert_time": round(1 - speed["without_gate"] / speed["without_gate_and_watermark"], 3),
-            "gate_share_of_convert_time": round(1 - speed["shipped"] / speed["without_gate"], 3),
+            **shares(speed),
         },
         "verify_verdict": verdict.summary,
         "compare": {"facetwin_spread_spectrum_40bit": ours, **compare_invisible_watermark(compare_frames)},
     }, indent=2))
+
+
+def shares(speed: dict[str, float]) -> dict[str, float]:
+    """The share of a frame's time that each adds: 1 - (fps with it / fps without it)."""
+    return {
+        "watermark_share_of_convert_time": round(1 - speed["without_gate"] / speed["without_gate_and_watermark"], 3),
+        "gate_share_of_convert_time": round(1 - speed["shipped"] / speed["without_gate"], 3),
+        "gate_share_checking_every_frame": round(1 - speed["gate_checking_every_frame"] / speed["without_gate"], 3),
+    }
 
 
 def marking_cost(marked: Frames, plain: Frames, sources: Frames) -> tuple[float, float]:

@@ -63,13 +63,36 @@ def test_payload_round_trip_and_checks() -> None:
 
 def test_watermark_on_real_frames_is_faint_and_reads_back(clips: DemoClips) -> None:
     payload = Payload(0xBEEF)
+    psnrs = []
     for clip in (clips.franck, clips.cap13):
         for frame in read_frames(MediaSource(clip, "video"), every=97):
             marked = watermark.embed(frame.rgb, payload)
             mse = np.mean((marked.astype(float) - frame.rgb) ** 2)
-            assert 10 * np.log10(255**2 / mse) > 36
-            assert watermark.read(marked).payload == payload
+            psnrs.append(10 * np.log10(255**2 / mse))
+            reading = watermark.read(marked)
+            assert reading.payload == payload and reading.repaired == 0
+            # informed embedding on the lattice model: every bit reaches the margin, give or take rounding
+            assert np.all(reading.strength * (payload.to_bits() * 2.0 - 1) > 0.9)
             assert watermark.read(frame.rgb).payload is None
+    # shaped to the texture, the mark is stronger where it hides (franck: most of it on the face, the
+    # background being flat blue), so PSNR is no longer the whole story; it stays above 34 dB
+    assert min(psnrs) > 34 and np.median(psnrs) > 36, psnrs
+
+
+def test_watermark_stays_off_flat_areas(clips: DemoClips) -> None:
+    """The bare wall beside the head in cap13: shaped to the picture, the mark adds half the grain there
+    that it added before (a full luma level of standard deviation), and still reads back."""
+    payload = Payload(0xBEEF)
+    x0, y0, x1, y1 = 280, 20, 390, 150
+    added = []
+    for frame in read_frames(MediaSource(clips.cap13, "video"), every=25):
+        marked = watermark.embed(frame.rgb, payload)
+        luma = [watermark._luma(f)[y0:y1, x0:x1].std() for f in (frame.rgb, marked)]
+        added.append(luma[1] - luma[0])
+        assert watermark.read(marked).payload == payload
+    gain = watermark.texture_gain(watermark._luma(frame.rgb))
+    assert gain.shape == (watermark.GRID, watermark.GRID) and gain.max() <= watermark.GAIN_CAP + 1e-6
+    assert np.median(added) < 0.6, added
 
 
 def test_converted_video_verifies_as_synthetic(converted: tuple[Path, ConvertReport], signing_config: Path) -> None:

@@ -1,7 +1,7 @@
 """``facetwin extract``: media in, aligned faces out into a face set, resumable at any frame.
 
-Each file passes the content gate first (about a frame a second of a video, every image): an explicit
-file is refused and nothing of it enters the set.
+Each file passes the content gate first, on the frames extract will take faces from (see
+``safety.gate``): an explicit file is refused before anything is stored, so nothing of it enters the set.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def extract(
                 result = SourceResult(source.path)
                 report.results.append(result)
                 try:
-                    gate.check(source)
+                    gate.check(source, every=options.every)
                     _extract_source(source, faceset, store, analyser, options, result, progress)
                 except ContentRefused as exc:
                     result.problem, result.refused = str(exc), True

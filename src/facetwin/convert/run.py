@@ -4,8 +4,8 @@ Per frame: detect, landmark (the modules extract uses), smooth the landmarks ove
 batches, paste back, watermark. Decoding runs ahead on one thread, encoding behind on another, the face
 work and the model in between.
 
-Two things always happen and have no switch: the content gate samples each file before any work and
-checks every frame with a face as it goes (an explicit file is refused and nothing is written for it),
+Two things always happen and have no switch: the content gate screens every file (an image before any
+work, a video's frames as they are converted; an explicit file is refused and nothing is written for it),
 and every output is labelled: swapped frames carry the invisible watermark and the finished file is
 signed with Content Credentials before it appears at the output path.
 """
@@ -96,6 +96,8 @@ class FrameConverter:
 
     def convert_batch(self, frames: list[Frame]) -> list[tuple[np.ndarray, int]]:
         """Return (output frame, faces swapped) for each input frame, in order."""
+        if self.screen is not None:
+            self.screen.add(frames)
         found: list[list[np.ndarray]] = []  # per frame, the smoothed landmarks of each face
         for frame in frames:
             faces = self.analyser.locate(frame.rgb)
@@ -108,8 +110,6 @@ class FrameConverter:
             ALIGN_SIZE,
             self.options.direction,
         )
-        if self.screen is not None:
-            self.screen.add([frame.rgb for frame, faces in zip(frames, found, strict=True) if faces])
         outputs = [frame.rgb for frame in frames]
         for (fi, points), result in zip(jobs, swapped, strict=True):
             outputs[fi] = paste(outputs[fi], result, points, self.options.blend)

@@ -42,20 +42,31 @@ class NudityDetector:
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod
-    def prepare(rgb: np.ndarray) -> np.ndarray:
-        """NudeNet reads BGR with cv2 and swaps twice, so its network sees B, G, R: the same here."""
+    def shrink(rgb: np.ndarray) -> np.ndarray:
+        """The network's view of an RGB uint8 frame (H, W, 3): padded right/bottom to a square and
+        resized to INPUT_SIZE, as uint8 (INPUT_SIZE, INPUT_SIZE, 3) in B, G, R order (NudeNet reads BGR
+        with cv2 and swaps twice, so its network sees B, G, R: the same here). A quarter of the bytes
+        of the float input, so the gate can keep a couple of seconds of frames to check later."""
         height, width = rgb.shape[:2]
         side = max(height, width)
         square = np.zeros((side, side, 3), np.uint8)
         square[:height, :width] = rgb[..., ::-1]
-        small = cv2.resize(square, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
-        return small.transpose(2, 0, 1).astype(np.float32) / 255.0
+        return cv2.resize(square, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+
+    @staticmethod
+    def prepare(rgb: np.ndarray) -> np.ndarray:
+        """The network's input for one RGB frame: float32 (3, INPUT_SIZE, INPUT_SIZE) in [0, 1]."""
+        return NudityDetector.shrink(rgb).transpose(2, 0, 1).astype(np.float32) / 255.0
 
     def scores(self, frames: list[np.ndarray]) -> list[dict[str, float]]:
         """For each RGB frame, the best score of every class seen at NudeNet's reporting floor or above."""
-        if not frames:
+        return self.scores_shrunk([self.shrink(f) for f in frames])
+
+    def scores_shrunk(self, shrunk: list[np.ndarray]) -> list[dict[str, float]]:
+        """``scores`` for frames already passed through ``shrink``."""
+        if not shrunk:
             return []
-        batch = np.stack([self.prepare(f) for f in frames])
+        batch = np.stack(shrunk).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         output = self.session.run(None, {self.input_name: batch})[0]  # (batch, 4 + classes, boxes)
         best = output[:, 4:, :].max(axis=2)
         return [{LABELS[i]: float(s) for i, s in enumerate(row) if s >= MIN_SCORE} for row in best]
