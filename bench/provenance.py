@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -57,8 +58,8 @@ from facetwin.provenance.credentials import local_identity  # noqa: E402
 from facetwin.provenance.label import Labeller  # noqa: E402
 from facetwin.provenance.payload import Payload  # noqa: E402
 from facetwin.provenance.verify import verify_file  # noqa: E402
-from facetwin.safety.detector import NudityDetector  # noqa: E402
 from facetwin.safety import gate as gate_module  # noqa: E402
+from facetwin.safety.detector import NudityDetector  # noqa: E402
 from facetwin.safety.gate import ContentGate  # noqa: E402
 from facetwin.safety.screen import Screen  # noqa: E402
 from facetwin.swapper import Swapper  # noqa: E402
@@ -228,7 +229,7 @@ def compare_invisible_watermark(frames: Frames, seed: int = 0) -> dict[str, obje
         marked = [cv2.cvtColor(encoder.encode(f, method), cv2.COLOR_BGR2RGB) for f in bgr]
         embed_ms = (time.perf_counter() - start) / len(frames) * 1e3
 
-        def read(attacked: Frames, size: tuple[int, int]) -> dict[str, float]:
+        def read(attacked: Frames, size: tuple[int, int], decoder: Any = decoder, method: str = method) -> dict[str, float]:
             # these methods need >= 256x256 pixels: a half-size frame is scaled back up to be read
             matches = []
             for f in attacked:

@@ -79,7 +79,7 @@ def test_resume_applies_a_changed_run_setting(small_sets: dict[str, Path], tmp_p
 
 
 def test_an_unknown_model_name_leaves_no_folder(small_sets: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(FacetwinError, match="unknown model 'nope'; choose one of original, lightweight, masked128"):
+    with pytest.raises(FacetwinError, match="unknown model 'nope'; choose one of original, lightweight, masked128, masked256"):
         ModelDir(tmp_path / "api").create(_config(small_sets, model="nope"))
     assert not (tmp_path / "api").exists()
     result = run_cli("train", small_sets["a"], small_sets["b"], "-m", tmp_path / "cli", "--model", "nope", "--iterations", "1")

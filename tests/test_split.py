@@ -83,3 +83,10 @@ def test_split_pool_refuses_a_set_that_cannot_be_split(small_sets: dict[str, Pat
     pool = load_pool(small_sets["a"], 64).subset(list(range(10)))  # 10 faces, every 2nd frame: 0.8 s of video
     with pytest.raises(FacetwinError, match="too little footage"):
         split_pool(pool, 0, 0.05)
+
+
+def test_evenly_spread_scoring_faces() -> None:
+    from facetwin.scoring.held_out import evenly
+
+    assert evenly(60, 10**6) == list(range(60)), "asking for more faces than there are scores them all"
+    assert evenly(100, 5) == [0, 25, 50, 74, 99] and evenly(3, 1) == [0]

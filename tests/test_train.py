@@ -94,6 +94,17 @@ def test_lightweight_is_original_at_half_width() -> None:
     assert model.criterion is face_loss and original.criterion is l1_loss
 
 
+def test_masked256_is_masked128_one_halving_deeper() -> None:
+    model, smaller = build_model("masked256"), build_model("masked128")
+    assert sum(p.numel() for p in model.parameters()) == 82_489_672
+    assert model.spec.size == 256 and model.spec.coverage == smaller.spec.coverage and model.spec.has_mask
+    x = torch.rand(1, 3, 256, 256)
+    assert model.encoder(x).shape == (1, 512, 8, 8), "six halvings to the 4x4 bottleneck, one upscale"
+    face, mask = model(x, "a")
+    assert face.shape == (1, 3, 256, 256) and mask is not None and mask.shape == (1, 1, 256, 256)
+    assert model.criterion is smaller.criterion and model.betas == smaller.betas
+
+
 def test_masked128_predicts_a_face_and_a_mask() -> None:
     model = build_model("masked128")
     assert sum(p.numel() for p in model.parameters()) == 20_610_888

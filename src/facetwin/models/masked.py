@@ -32,3 +32,21 @@ class Masked128(Original):
     criterion = staticmethod(face_loss)
     learning_rate = 2e-4
     betas = (0.9, 0.999)
+
+
+class Masked256(Original):
+    """``masked128`` at 256 px, for GPUs: one more halving (32 to 1024 channels, six in all) to the same 4x4
+    dense bottleneck (Dense 1024), upscales from 512 down to 16 channels at 256 px, the learned mask and the
+    face-weighted SSIM + L1 loss. 82.5 M parameters and 3.0 G multiply-adds a face forward (masked128:
+    20.6 M, 0.63 G), about DeepFaceLab's DF at 256. Its 75 % coverage of the aligned crop is 342 px of
+    working size: extract with ``--size 384`` or more so the faces it learns from are not upsampled.
+
+    Not measured for quality against masked128 here: no GPU was available (bench/gpu.sh compares them at
+    equal minutes on one); on 2 CPU cores a step takes ~5x masked128's."""
+
+    spec = ModelSpec(name="masked256", size=256, coverage=0.75, has_mask=True)
+    width = 32
+    downscales = 6
+    criterion = staticmethod(face_loss)
+    learning_rate = 2e-4
+    betas = (0.9, 0.999)

@@ -59,8 +59,10 @@ COMMON_FRAME = ScoringFrame(128, 0.625)
 
 
 def evenly(count: int, wanted: int) -> list[int]:
-    """Up to ``wanted`` indices spread evenly over ``range(count)``."""
-    return sorted({round(i * (count - 1) / max(wanted - 1, 1)) for i in range(min(count, wanted))})
+    """Up to ``wanted`` indices spread evenly over ``range(count)`` (all of them when ``wanted >= count``)."""
+    if wanted >= count:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / max(wanted - 1, 1)) for i in range(wanted)})
 
 
 @dataclass
