@@ -9,6 +9,7 @@ or extracts whole clips (``SLOW_FIXTURES``, marked automatically below) or is ma
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -91,7 +92,13 @@ def clips() -> DemoClips:
 
 
 def _extract_once(tmp_path_factory: pytest.TempPathFactory, name: str, video: Path, every: int) -> tuple[Path, ExtractReport]:
+    """The clip extracted every ``every``-th frame, or, where FACETWIN_TEST_FACESETS names prebuilt sets
+    (``A:B``, as bench/gpu.sh passes on a GPU machine without MediaPipe), a copy of that set."""
     folder = tmp_path_factory.mktemp(name) / "faceset"
+    prebuilt = os.environ.get("FACETWIN_TEST_FACESETS")
+    if prebuilt:
+        shutil.copytree(prebuilt.split(":")[0 if name == "franck" else 1], folder)
+        return folder, ExtractReport()
     return folder, extract([video], folder, ExtractOptions(every=every))
 
 
