@@ -153,6 +153,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help=help_of(TrainConfig, "seed", True))] = None,
     holdout: Annotated[float | None, typer.Option(min=0.001, max=0.5, help=help_of(TrainConfig, "holdout", True))] = None,
     learning_rate: Annotated[float | None, typer.Option(min=0.0, help=help_of(TrainConfig, "learning_rate"))] = None,
+    balance: Annotated[str | None, typer.Option(help=help_of(TrainConfig, "balance", True))] = None,
     device: Annotated[str, typer.Option(help=help_of(RunOptions, "device"))] = default(RunOptions, "device"),
     precision: Annotated[str, typer.Option(help=help_of(RunOptions, "precision"))] = default(RunOptions, "precision"),
     workers: Annotated[int, typer.Option(min=0, help=help_of(RunOptions, "workers"))] = default(RunOptions, "workers"),
@@ -175,12 +176,14 @@ def train(
         raise fail("--device is auto, cpu or cuda; --precision is auto, fp32, bf16 or fp16")
     if paths and len(paths) != 2:
         raise fail("give exactly two face sets: FACESET_A FACESET_B")
+    if balance not in (None, "none", "expression"):
+        raise fail(f"--balance is none or expression, not {balance!r}")
     from facetwin.modeldir import ModelDir
     from facetwin.train.progress_line import TrainProgress
     from facetwin.train.trainer import train as run_train
 
     given: dict[str, Any] = {"model": chosen(model) if model else None, "batch_size": batch_size, "seed": seed,
-                             "holdout": holdout, "learning_rate": learning_rate}  # fmt: skip
+                             "holdout": holdout, "learning_rate": learning_rate, "balance": balance}  # fmt: skip
     if paths:
         given.update(faceset_a=str(paths[0].resolve()), faceset_b=str(paths[1].resolve()))
     folder = ModelDir(model_dir)
@@ -328,6 +331,12 @@ def evaluate(
         clip = metrics["clip"]
         out.print(f"clip {clip['source']}: flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
                   f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
+        follow = clip.get("expression") or {}
+        if follow:
+            r = follow["correlation"]
+            out.print(f"expression followed: eyes r {number(r['eye_right'], '{:.2f}')} / {number(r['eye_left'], '{:.2f}')} (right / left),"
+                      f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
+                      f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")
     out.print(f"report: {report}")
 
 

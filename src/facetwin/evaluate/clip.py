@@ -7,7 +7,7 @@ the face centre's mean second difference (pixels per frame^2) as the mesh finds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -18,6 +18,7 @@ from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faces.identity import FaceEmbedder, identity_scores
 from facetwin.faces.regions import FACE_OVAL
 from facetwin.media import MediaSource, read_frames
+from facetwin.scoring.expression import Expression, expression, fidelity, series
 
 
 @dataclass
@@ -28,6 +29,8 @@ class ClipReport:
     jitter_input_px: float
     jitter_output_px: float
     identity: dict[str, float]
+    expression: dict[str, object] = field(default_factory=dict)  # scoring.expression.Fidelity.to_json()
+    expression_series: dict[str, list[float | None]] = field(default_factory=dict)  # per frame, for the plot
 
 
 def _jitter(centres: list[np.ndarray | None]) -> float:
@@ -45,6 +48,8 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     centres_in: list[np.ndarray | None] = []
     centres_out: list[np.ndarray | None] = []
     crops, boxes = [], []
+    expressions_in: list[Expression | None] = []
+    expressions_out: list[Expression | None] = []
     frames = with_face = 0
     try:
         pairs = zip(read_frames(MediaSource(source, "video")), read_frames(MediaSource(converted, "video")), strict=False)
@@ -53,6 +58,8 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
             found_in, found_out = analyser.analyse(frame_in.rgb), analyser.analyse(frame_out.rgb)
             centres_in.append(found_in[0].landmarks[:, :2].mean(axis=0) if found_in else None)
             centres_out.append(found_out[0].landmarks[:, :2].mean(axis=0) if found_out else None)
+            expressions_in.append(expression(found_in[0].landmarks) if found_in else None)
+            expressions_out.append(expression(found_out[0].landmarks) if found_out else None)
             current = (frame_in.rgb.astype(np.float32), frame_out.rgb.astype(np.float32))
             if found_in:
                 with_face += 1
@@ -71,7 +78,9 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     finally:
         analyser.close()
     scores = identity_scores(embedder.embed(crops, boxes), target_centroid, source_centroid) if crops else None
+    plotted = {f"{side}_{feature}": [None if not np.isfinite(v) else round(float(v), 4) for v in series(faces, feature)]
+               for side, faces in (("source", expressions_in), ("swap", expressions_out)) for feature in ("eyes", "mouth_open")}  # fmt: skip
     return ClipReport(
         frames, with_face, change_out / change_in if change_in else float("nan"), _jitter(centres_in), _jitter(centres_out),
-        {} if scores is None else scores.__dict__,
+        {} if scores is None else scores.__dict__, fidelity(expressions_in, expressions_out).to_json(), plotted,
     )
