@@ -1,0 +1,207 @@
+"""Curating a face set in the studio: the faces in pages, sorted; thumbnails; drop and undo.
+
+Dropping a face is what the command line's users do by hand (delete its crop): the crop is moved to the
+project's ``.studio/trash`` and the set is opened, which forgets faces whose crop is gone. So that the
+drop can be undone, the face's row of ``faceset.db`` is kept first (every column, as stored) and put back,
+with its crop, by ``undo``; the training cache notices both on its next use.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facetwin.errors import FacetwinError
+from facetwin.faces.align import transform_points
+from facetwin.faceset import FaceSet
+from facetwin.scoring.metrics import head_pose
+from facetwin.studio.project import Project
+from facetwin.studio.store import Store
+
+THUMB_PX = 96
+PAGE_SIZE = 240
+
+# sort name -> (label, key of a FaceRow, descending)
+SORTS: dict[str, tuple[str, str, bool]] = {
+    "time": ("source and time", "order", False),
+    "blur": ("blurriest first", "sharpness", False),
+    "pose": ("most turned first", "abs_yaw", True),
+    "size": ("smallest first", "size", False),
+    "score": ("least sure detection first", "score", False),
+}
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """What the grid shows and sorts by, for one face."""
+
+    filename: str
+    order: int  # position in set order (source, frame, face)
+    source: str
+    frame_index: int
+    seconds: float
+    sharpness: float  # variance of the Laplacian of the crop: low is blurry
+    size: float  # face box side in frame pixels (geometric mean of width and height)
+    score: float  # detection score in [0, 1]
+    yaw: float  # head turn in degrees (solvePnP on the mesh in crop pixels); 0 faces the camera
+
+    @property
+    def abs_yaw(self) -> float:
+        return abs(self.yaw) if np.isfinite(self.yaw) else 0.0
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[FaceRow]
+    number: int  # from 1
+    pages: int
+    total: int
+    sort: str
+
+
+def _stamp(folder: Path) -> tuple[float, float, float]:
+    db = folder / "faceset.db"
+    wal = folder / "faceset.db-wal"
+    return (db.stat().st_mtime, wal.stat().st_mtime if wal.exists() else 0.0, (folder / "faces").stat().st_mtime)
+
+
+class FaceSets:
+    """The face sets of a project as the grid sees them; rows are read once per change of the set."""
+
+    def __init__(self, project: Project, store: Store) -> None:
+        self.project, self.store = project, store
+        self._cache: dict[str, tuple[tuple[float, float, float], list[FaceRow]]] = {}
+        self._yaw: dict[str, dict[str, float]] = {}  # per set: crop file name -> yaw (never changes for a name)
+        self._lock = threading.Lock()
+
+    def rows(self, name: str) -> list[FaceRow]:
+        """Every face of set ``name`` in set order. Raises FacetwinError for a missing set."""
+        folder = self.project.faceset(name)
+        if not (folder / "faceset.db").is_file():
+            raise FacetwinError(f"no face set {name!r} in this project")
+        with self._lock:
+            stamp = _stamp(folder)
+            cached = self._cache.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            yaws = self._yaw.setdefault(name, {})
+            with FaceSet(folder) as store:
+                rows = [_row(i, r, yaws) for i, r in enumerate(store.iter_faces())]
+            self._cache[name] = (_stamp(folder), rows)
+            return rows
+
+    def page(self, name: str, sort: str = "time", number: int = 1, size: int = PAGE_SIZE) -> Page:
+        """One page (``number`` from 1, clamped) of set ``name`` in the order ``sort`` (a key of SORTS)."""
+        if sort not in SORTS:
+            raise FacetwinError(f"sort is one of {', '.join(SORTS)}, not {sort!r}")
+        rows = self.rows(name)
+        _, key, descending = SORTS[sort]
+        ordered = sorted(rows, key=lambda r: getattr(r, key), reverse=descending) if sort != "time" else rows
+        pages = max(1, -(-len(rows) // size))
+        number = min(max(1, number), pages)
+        return Page(ordered[(number - 1) * size : number * size], number, pages, len(rows), sort)
+
+    def thumbnail(self, name: str, filename: str) -> Path:
+        """A small JPEG of one face's crop (made once, kept in .studio/thumbs). Raises FacetwinError when
+        ``filename`` is not a face of the set (so no other file can be named)."""
+        if filename not in {r.filename for r in self.rows(name)}:
+            raise FacetwinError(f"{filename!r} is not a face of {name!r}")
+        target = self.project.studio_dir / "thumbs" / name / (filename + ".jpg")
+        if not target.is_file():
+            crop = cv2.imread(str(self.project.faceset(name) / "faces" / filename), cv2.IMREAD_COLOR)
+            if crop is None:
+                raise FacetwinError(f"{filename}: crop missing")
+            small = cv2.resize(crop, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
+            ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            partial.write_bytes(data.tobytes())
+            os.replace(partial, target)
+        return target
+
+    def drop(self, name: str, filenames: list[str]) -> int:
+        """Drop these faces from set ``name`` (crops to the trash, rows kept for undo); returns how many."""
+        known = {r.filename for r in self.rows(name)}
+        chosen = sorted(set(filenames) & known)
+        if not chosen:
+            return 0
+        folder = self.project.faceset(name)
+        rows = _face_rows(folder / "faceset.db", chosen)
+        drop_id = self.store.add_drop(name, rows)
+        trash = self.project.studio_dir / "trash" / name / str(drop_id)
+        trash.mkdir(parents=True, exist_ok=True)
+        for filename in chosen:
+            os.replace(folder / "faces" / filename, trash / filename)
+        with FaceSet(folder):  # opening the set forgets the faces whose crops are gone
+            pass
+        return len(chosen)
+
+    def undo(self, name: str) -> int:
+        """Put back the faces of the last drop of set ``name``; returns how many (0: nothing to undo)."""
+        last = self.store.last_drop(name)
+        if last is None:
+            return 0
+        drop_id, rows = last
+        folder = self.project.faceset(name)
+        trash = self.project.studio_dir / "trash" / name / str(drop_id)
+        restored = [r for r in rows if (trash / r["filename"]).is_file()]
+        for row in restored:
+            os.replace(trash / row["filename"], folder / "faces" / row["filename"])
+        _insert_rows(folder / "faceset.db", restored)
+        self.store.undo_drop(drop_id)
+        return len(restored)
+
+    def can_undo(self, name: str) -> bool:
+        return self.store.drops_left(name) > 0
+
+
+def _row(order: int, record: Any, yaws: dict[str, float]) -> FaceRow:
+    yaw = yaws.get(record.filename)
+    if yaw is None:
+        crop_points = transform_points(record.landmarks, record.frame_to_crop)
+        yaw = yaws[record.filename] = float(head_pose(crop_points, record.crop_size)[0])
+    w, h = record.box[2], record.box[3]
+    return FaceRow(record.filename, order, Path(record.source).name, record.frame_index, record.seconds,
+                   float(record.sharpness), float(np.sqrt(max(w * h, 0.0))), float(record.score), yaw)  # fmt: skip
+
+
+def _encode(value: Any) -> Any:
+    return {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+
+
+def _decode(value: Any) -> Any:
+    return base64.b64decode(value["b64"]) if isinstance(value, dict) else value
+
+
+def _face_rows(db_path: Path, filenames: list[str]) -> list[dict[str, Any]]:
+    """The faces' rows of faceset.db, every column as stored (blobs base64), for undo."""
+    db = sqlite3.connect(db_path, timeout=10)
+    try:
+        db.row_factory = sqlite3.Row
+        marks = ", ".join("?" * len(filenames))
+        return [{k: _encode(row[k]) for k in row.keys()}
+                for row in db.execute(f"SELECT * FROM faces WHERE filename IN ({marks})", filenames)]  # fmt: skip
+    finally:
+        db.close()
+
+
+def _insert_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    db = sqlite3.connect(db_path, timeout=10, isolation_level=None)
+    try:
+        columns = list(rows[0])
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                       [[_decode(r[c]) for c in columns] for r in rows])  # fmt: skip
+        db.execute("COMMIT")
+    finally:
+        db.close()
