@@ -113,10 +113,12 @@ class Project:
         return self.models_dir / check_name(name, "model")
 
     def facesets(self) -> list[str]:
-        return sorted(p.name for p in self.facesets_dir.iterdir() if (p / "faceset.db").is_file())
+        return sorted(p.name for p in self.facesets_dir.iterdir()
+                      if not p.is_symlink() and NAME.match(p.name) and (p / "faceset.db").is_file())  # fmt: skip
 
     def models(self) -> list[str]:
-        return sorted(p.name for p in self.models_dir.iterdir() if (p / "config.json").is_file())
+        return sorted(p.name for p in self.models_dir.iterdir()
+                      if not p.is_symlink() and NAME.match(p.name) and (p / "config.json").is_file())  # fmt: skip
 
     def media_files(self) -> list[Path]:
         """Media anywhere in the project but the studio's, face sets', models' and outputs' folders."""
@@ -138,8 +140,9 @@ class Project:
         return sorted(found)
 
     def outputs(self) -> list[Path]:
-        return sorted((p for p in self.outputs_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and kind_of(p) is not None), key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
+        return sorted((p for p in self.outputs_dir.iterdir() if p.is_file() and not p.is_symlink()
+                       and not p.name.startswith(".") and kind_of(p) is not None),
+                      key=lambda p: p.stat().st_mtime, reverse=True)  # fmt: skip
 
     def reports(self) -> list[str]:
         return sorted(p.name for p in self.reports_dir.iterdir() if (p / "report.html").is_file())
