@@ -70,13 +70,16 @@ def test_sorts_order_the_faces_by_what_they_say(project: Project) -> None:
         values = [getattr(r, key) for r in page.rows]
         assert values == sorted(values, reverse=descending), sort
         assert page.pages == -(-len(rows) // 10) and page.total == len(rows)
-    assert any(abs(r.yaw) > 1 for r in rows) and all(abs(r.yaw) < 90 for r in rows), "head turn in degrees"
+    posed = sets.with_pose("A")
+    assert any(abs(r.yaw) > 1 for r in posed) and all(abs(r.yaw) < 90 for r in posed), "head turn in degrees"
     last = sets.page("A", "blur", 10**6, size=10)
     assert last.number == last.pages and len(last.rows) == len(rows) - (last.pages - 1) * 10
     with pytest.raises(FacetwinError, match="sort"):
         sets.page("A", "nonsense")
     with pytest.raises(FacetwinError, match="not a face"):
         sets.thumbnail("A", "../faceset.db")
+    with pytest.raises(FacetwinError, match="not a face"):
+        sets.thumbnail("A", "9999_9999999_0.png")
     thumb = sets.thumbnail("A", rows[0].filename)
     assert thumb.is_file() and thumb.is_relative_to(project.studio_dir) and thumb.read_bytes()[:2] == b"\xff\xd8"
 

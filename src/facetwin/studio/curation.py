@@ -9,10 +9,12 @@ with its crop, by ``undo``; the training cache notices both on its next use.
 from __future__ import annotations
 
 import base64
+import math
 import os
+import re
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,10 @@ from facetwin.errors import FacetwinError
 from facetwin.faces.align import transform_points
 from facetwin.faceset import FaceSet
 from facetwin.scoring.metrics import head_pose
-from facetwin.studio.project import Project
+from facetwin.studio.project import Project, check_name
 from facetwin.studio.store import Store
 
+CROP_NAME = re.compile(r"^[0-9]{4,}_[0-9]{7,}_[0-9]+\.png$")  # faceset.FaceSet.add_frame's names
 THUMB_PX = 96
 PAGE_SIZE = 240
 
@@ -51,7 +54,7 @@ class FaceRow:
     sharpness: float  # variance of the Laplacian of the crop: low is blurry
     size: float  # face box side in frame pixels (geometric mean of width and height)
     score: float  # detection score in [0, 1]
-    yaw: float  # head turn in degrees (solvePnP on the mesh in crop pixels); 0 faces the camera
+    yaw: float  # head turn in degrees (solvePnP on the mesh in crop pixels); 0 faces the camera; NaN: not measured yet
 
     @property
     def abs_yaw(self) -> float:
@@ -80,10 +83,12 @@ class FaceSets:
         self.project, self.store = project, store
         self._cache: dict[str, tuple[tuple[float, float, float], list[FaceRow]]] = {}
         self._yaw: dict[str, dict[str, float]] = {}  # per set: crop file name -> yaw (never changes for a name)
+        self._names: dict[str, set[str]] = {}  # per set: its crop file names, as last read
         self._lock = threading.Lock()
 
     def rows(self, name: str) -> list[FaceRow]:
-        """Every face of set ``name`` in set order. Raises FacetwinError for a missing set."""
+        """Every face of set ``name`` in set order. Raises FacetwinError for a missing set. A face's yaw is
+        NaN until a pose sort has asked for it (``with_pose``): solvePnP for thousands of faces is seconds."""
         folder = self.project.faceset(name)
         if not (folder / "faceset.db").is_file():
             raise FacetwinError(f"no face set {name!r} in this project")
@@ -94,15 +99,30 @@ class FaceSets:
                 return cached[1]
             yaws = self._yaw.setdefault(name, {})
             with FaceSet(folder) as store:
-                rows = [_row(i, r, yaws) for i, r in enumerate(store.iter_faces())]
+                rows = [_row(i, r, yaws.get(r.filename, math.nan)) for i, r in enumerate(store.iter_faces())]
             self._cache[name] = (_stamp(folder), rows)
+            self._names[name] = {r.filename for r in rows}
             return rows
+
+    def with_pose(self, name: str) -> list[FaceRow]:
+        """``rows`` with every face's yaw measured (once per face; kept for the server's life)."""
+        rows = self.rows(name)
+        missing = {r.filename for r in rows if math.isnan(r.yaw)}
+        if not missing:
+            return rows
+        yaws = self._yaw.setdefault(name, {})
+        with FaceSet(self.project.faceset(name)) as store:
+            for record in store.iter_faces():
+                if record.filename in missing:
+                    crop_points = transform_points(record.landmarks, record.frame_to_crop)
+                    yaws[record.filename] = float(head_pose(crop_points, record.crop_size)[0])
+        return [replace(r, yaw=yaws.get(r.filename, math.nan)) for r in rows]
 
     def page(self, name: str, sort: str = "time", number: int = 1, size: int = PAGE_SIZE) -> Page:
         """One page (``number`` from 1, clamped) of set ``name`` in the order ``sort`` (a key of SORTS)."""
         if sort not in SORTS:
             raise FacetwinError(f"sort is one of {', '.join(SORTS)}, not {sort!r}")
-        rows = self.rows(name)
+        rows = self.with_pose(name) if sort == "pose" else self.rows(name)
         _, key, descending = SORTS[sort]
         ordered = sorted(rows, key=lambda r: getattr(r, key), reverse=descending) if sort != "time" else rows
         pages = max(1, -(-len(rows) // size))
@@ -111,20 +131,23 @@ class FaceSets:
 
     def thumbnail(self, name: str, filename: str) -> Path:
         """A small JPEG of one face's crop (made once, kept in .studio/thumbs). Raises FacetwinError when
-        ``filename`` is not a face of the set (so no other file can be named)."""
-        if filename not in {r.filename for r in self.rows(name)}:
+        ``filename`` is not a crop file name of the set (so no other file can be named)."""
+        if not CROP_NAME.match(filename):
             raise FacetwinError(f"{filename!r} is not a face of {name!r}")
-        target = self.project.studio_dir / "thumbs" / name / (filename + ".jpg")
-        if not target.is_file():
-            crop = cv2.imread(str(self.project.faceset(name) / "faces" / filename), cv2.IMREAD_COLOR)
-            if crop is None:
-                raise FacetwinError(f"{filename}: crop missing")
-            small = cv2.resize(crop, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
-            ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
-            partial.write_bytes(data.tobytes())
-            os.replace(partial, target)
+        target = self.project.studio_dir / "thumbs" / check_name(name, "face set") / (filename + ".jpg")
+        if target.is_file():
+            return target
+        if filename not in self._names.get(name, set()) and filename not in {r.filename for r in self.rows(name)}:
+            raise FacetwinError(f"{filename!r} is not a face of {name!r}")
+        crop = cv2.imread(str(self.project.faceset(name) / "faces" / filename), cv2.IMREAD_COLOR)
+        if crop is None:
+            raise FacetwinError(f"{filename}: crop missing")
+        small = cv2.resize(crop, (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + f".{threading.get_ident()}.part")
+        partial.write_bytes(data.tobytes())
+        os.replace(partial, target)
         return target
 
     def drop(self, name: str, filenames: list[str]) -> int:
@@ -163,11 +186,7 @@ class FaceSets:
         return self.store.drops_left(name) > 0
 
 
-def _row(order: int, record: Any, yaws: dict[str, float]) -> FaceRow:
-    yaw = yaws.get(record.filename)
-    if yaw is None:
-        crop_points = transform_points(record.landmarks, record.frame_to_crop)
-        yaw = yaws[record.filename] = float(head_pose(crop_points, record.crop_size)[0])
+def _row(order: int, record: Any, yaw: float) -> FaceRow:
     w, h = record.box[2], record.box[3]
     return FaceRow(record.filename, order, Path(record.source).name, record.frame_index, record.seconds,
                    float(record.sharpness), float(np.sqrt(max(w * h, 0.0))), float(record.score), yaw)  # fmt: skip
