@@ -80,6 +80,7 @@ def test_a_server_restart_during_training_shows_it_interrupted_and_resumable(sma
         assert len(runs) == 2 and f'"from_iteration": {stopped_at}' in runs[1], "the second run resumed from the checkpoint"
 
 
+@pytest.mark.slow  # three extract jobs: about a minute
 def test_jobs_run_one_at_a_time_and_a_cancelled_one_runs_again(short_clips: dict[str, Path], tmp_path: Path) -> None:
     """Extracts queued together run one after the other; a queued job cancelled can be run again; a finished one cannot."""
     project = Project.open(tmp_path / "project").root
