@@ -60,6 +60,11 @@ def test_the_whole_job_in_a_browser(browser, short_clips: dict[str, Path], tmp_p
         page.goto(studio.url)
         assert page.title().startswith("Project")
 
+        # a bad request says why, in one line, on the page
+        page.fill("input[name=faceset]", "X")
+        page.click("#extract-form button[type=submit]")
+        page.wait_for_selector("#messages .error:has-text('pick at least one media file')")
+
         # add media: upload both clips; each passes the content gate
         page.set_input_files("input[type=file]", [str(short_clips["a"]), str(short_clips["b"])])
         page.click("form.upload button[type=submit]")
