@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from facetwin.errors import FacetwinError
+from facetwin.extract import extract
 from facetwin.faceset import FaceSet
 from facetwin.media import MediaSource, read_frames
+from facetwin.options import ExtractOptions
 from facetwin.studio.curation import SORTS, FaceSets
 from facetwin.studio.merge import read_frame
 from facetwin.studio.project import Project
@@ -66,6 +68,8 @@ def test_sorts_order_the_faces_by_what_they_say(project: Project) -> None:
     rows = sets.rows("A")
     assert len(rows) > 20
     for sort, (_, key, descending) in SORTS.items():
+        if sort == "identity":  # embedding every face takes a while: its own test below
+            continue
         page = sets.page("A", sort, 1, size=10)
         values = [getattr(r, key) for r in page.rows]
         assert values == sorted(values, reverse=descending), sort
@@ -82,6 +86,22 @@ def test_sorts_order_the_faces_by_what_they_say(project: Project) -> None:
         sets.thumbnail("A", "9999_9999999_0.png")
     thumb = sets.thumbnail("A", rows[0].filename)
     assert thumb.is_file() and thumb.is_relative_to(project.studio_dir) and thumb.read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_identity_sort_puts_someone_else_first(project: Project, short_clips: dict[str, Path]) -> None:
+    """A few faces of B extracted into A's set: sorted by identity, they come first, beyond dlib's 0.6."""
+    report = extract([short_clips["b2"]], project.faceset("A"), ExtractOptions(every=15, max_faces=1))
+    assert report.exit_code == 0, report.problems
+    sets = FaceSets(project, Store(project.database))
+    strangers = {r.filename for r in sets.rows("A") if r.source == short_clips["b2"].name}
+    assert 3 <= len(strangers) < len(sets.rows("A")) // 4
+    rows, unmeasured = sets.with_identity("A")
+    assert unmeasured == 0
+    ranked = sorted(rows, key=lambda r: r.identity, reverse=True)
+    assert {r.filename for r in ranked[: len(strangers)]} == strangers
+    assert all(r.identity > 0.6 for r in ranked[: len(strangers)])
+    assert {r.filename for r in sets.page("A", "identity", 1, size=len(strangers)).rows} == strangers
+    assert sum(r.identity < 0.6 for r in rows) >= len(rows) - len(strangers) - 2, "A's own faces near the median"
 
 
 def test_read_frame_seeks_to_the_frame_the_decoder_reaches(short_clips: dict[str, Path]) -> None:
