@@ -23,7 +23,7 @@ FLOORS = {
     "facetwin.modeldir": 3, "facetwin.swapper": 3, "facetwin.scoring": 3, "facetwin.provenance": 3,
     "facetwin.safety": 3, "facetwin.sheets": 3, "facetwin.curves": 3,
     "facetwin.extract": 4, "facetwin.train": 4, "facetwin.convert": 4, "facetwin.evaluate": 4,
-    "facetwin.cli": 5, "facetwin.demo": 5, "facetwin.pipeline": 5, "facetwin.__main__": 5,
+    "facetwin.cli": 5, "facetwin.demo": 5, "facetwin.studio": 5, "facetwin.pipeline": 5, "facetwin.__main__": 5,
     "facetwin": 1,  # the package itself: its version, nothing else (matches only itself)
 }  # fmt: skip
 STAGES = ("facetwin.extract", "facetwin.train", "facetwin.convert", "facetwin.evaluate")

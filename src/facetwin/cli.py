@@ -361,6 +361,21 @@ def demo(
         out.print(f"verify {path.name}: {label}")
 
 
+@app.command()
+def studio(
+    project: Annotated[Path, typer.Argument(help="Project folder (made if missing): media, face sets, models, outputs.")] = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on; any but loopback needs the token printed at start.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 8765,
+) -> None:
+    """A local web workbench for the whole job: media, face sets, training, merge, outputs; jobs in the background."""
+    from facetwin.studio.server import serve
+
+    try:
+        serve(project, host, port, say=lambda line: print(line, flush=True))
+    except FacetwinError as exc:
+        raise fail(str(exc)) from exc
+
+
 def run() -> None:
     from facetwin.quiet import filter_native_stderr
 
