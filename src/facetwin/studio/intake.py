@@ -56,7 +56,7 @@ class Intake:
                 try:
                     decision = self.gate.check(collected.sources[0])
                     verdict = PASSED
-                    message = f"passed the content gate ({decision.sampled_frames} frames sampled)"
+                    message = f"passed the content gate ({decision.checked_frames} frames checked)"
                 except ContentRefused as exc:
                     verdict, message = REFUSED, str(exc)
                 except (MediaError, FacetwinError) as exc:
@@ -94,7 +94,7 @@ class Intake:
         os.replace(staged, target)
         stat = target.stat()
         relative = self.project.relative(target)
-        message = f"passed the content gate ({decision.sampled_frames} frames sampled)"
+        message = f"passed the content gate ({decision.checked_frames} frames checked)"
         self.store.record_media(relative, stat.st_size, stat.st_mtime, PASSED, message)
         return MediaCheck(relative, PASSED, message)
 

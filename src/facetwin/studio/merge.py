@@ -31,7 +31,7 @@ from facetwin.options import BlendOptions, ConvertOptions
 from facetwin.provenance import watermark
 from facetwin.provenance.payload import Payload, model_tag
 from facetwin.safety.gate import ContentGate, ContentRefused
-from facetwin.safety.rule import decide
+from facetwin.safety.rule import CheckedFrame, decide
 from facetwin.swapper import SwappedFace, Swapper
 
 KEPT_FRAMES = 6
@@ -123,7 +123,7 @@ class MergePreview:
             self._frames.move_to_end(key)
             return self._frames[key]
         rgb, seconds = read_frame(media, index)
-        decision = decide(self.gate.detector.scores([rgb]))
+        decision = decide([CheckedFrame(index, seconds, scores) for scores in self.gate.detector.scores([rgb])])
         if decision.refused:
             raise ContentRefused(media, decision)
         if self._analyser is None or self._analyser.max_faces != max_faces:
