@@ -162,19 +162,29 @@ class Seen:
     rgb: np.ndarray = field(repr=False)
 
 
+def _plane(frame: av.VideoFrame, index: int, deep: bool) -> np.ndarray:
+    """One plane's samples as float, cropped to its visible size (no swscale involved)."""
+    plane = frame.planes[index]
+    dtype = np.uint16 if deep else np.uint8
+    rows = np.frombuffer(bytes(plane), dtype).reshape(plane.height, plane.line_size // dtype().itemsize)
+    return rows[:, : plane.width].astype(np.float64)
+
+
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """Y'CbCr to R'G'B' with the frame's tagged matrix and range, untagged as players assume."""
-    if frame.format.name.startswith(("gbr", "rgb", "bgr")):
+    """Y'CbCr to R'G'B' with the frame's tagged matrix and range, untagged as players assume; chroma
+    upsampled by repetition. Done in numpy from the raw planes, independently of swscale."""
+    name = frame.format.name
+    if name.startswith(("gbr", "rgb", "bgr")) or not name.startswith(("yuv", "yuvj")):
         return frame.to_ndarray(format="rgb24").astype(np.float64)
-    deep = max(c.bits for c in frame.format.components) > 8
-    planar = frame.reformat(format="yuv444p16le" if deep else "yuv444p")  # same matrix and range: only chroma upsampled
-    planes = planar.to_ndarray().astype(np.float64)
-    y, cb, cr = planes if planes.shape[0] == 3 else np.moveaxis(planes, -1, 0)
-    scale = 256.0 if deep else 1.0
+    bits = max(c.bits for c in frame.format.components)
+    y, cb, cr = (_plane(frame, i, bits > 8) for i in range(3))
+    scale = 2 ** (bits - 8)
     y, cb, cr = y / scale, cb / scale, cr / scale
+    across, down = y.shape[1] // cb.shape[1] + (y.shape[1] % cb.shape[1] > 0), y.shape[0] // cb.shape[0] + (y.shape[0] % cb.shape[0] > 0)
+    cb, cr = (np.repeat(np.repeat(c, down, axis=0), across, axis=1)[: y.shape[0], : y.shape[1]] for c in (cb, cr))
     hd = frame.width >= 1280 or frame.height > 576
     kr, kb = MATRIX_K.get(frame.colorspace, MATRIX_K[1] if hd else MATRIX_K[6])
-    if frame.color_range == 2 or frame.format.name.startswith("yuvj"):
+    if frame.color_range == 2 or name.startswith("yuvj"):
         y, cb, cr = y / 255, (cb - 128) / 255, (cr - 128) / 255
     else:
         y, cb, cr = (y - 16) / 219, (cb - 128) / 224, (cr - 128) / 224

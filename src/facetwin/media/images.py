@@ -131,9 +131,14 @@ def read_picture(path: Path) -> Picture:
     if pixels is None:
         raise MediaError(f"{path}: not a readable image")
     description = _describe(path, data, pixels)
-    pixels = _to_8bit(pixels)
-    if description.format == "TIFF" and not description.orientation.identity and _upright_already(data, pixels, description):
+    if description.format == "TIFF" and pixels.dtype == np.uint8:
+        # OpenCV reads 8-bit TIFF through libtiff's RGBA interface, which premultiplies alpha (transparent
+        # pixels lose their colour): Pillow reads it as stored, and turns it upright itself.
+        pixels, turned = _pillow_pixels(data)
+        description = replace(description, orientation_applied_by_decoder=turned)
+    elif description.format == "TIFF" and not description.orientation.identity and _upright_already(data, pixels, description):
         description = replace(description, orientation_applied_by_decoder=True)
+    pixels = _to_8bit(pixels)
     alpha = None
     if pixels.ndim == 2:
         rgb = np.repeat(pixels[:, :, None], 3, axis=2)
@@ -143,6 +148,19 @@ def read_picture(path: Path) -> Picture:
         rgb = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
     orientation = Orientation() if description.orientation_applied_by_decoder else description.orientation
     return Picture(orientation.upright(rgb), orientation.upright(alpha) if alpha is not None else None, description)
+
+
+def _pillow_pixels(data: bytes) -> tuple[np.ndarray, bool]:
+    """An 8-bit image decoded by Pillow in OpenCV's channel order (grey, BGR or BGRA), and whether Pillow
+    turned it upright (it drops the orientation tag when it does)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        turned = image.getexif().get(EXIF_ORIENTATION) in (None, 1)
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        if image.mode in ("L", "1") and not has_alpha:
+            return np.asarray(image.convert("L")), turned
+        rgb = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if has_alpha else cv2.COLOR_RGB2BGR), turned
 
 
 def _upright_already(data: bytes, pixels: np.ndarray, description: ImageDescription) -> bool:

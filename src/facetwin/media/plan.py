@@ -78,8 +78,9 @@ def colour_for(description: VideoDescription) -> tuple[Colour, list[str]]:
         delivered = Colour(delivered.primaries, delivered.transfer, target, False)
         notes.append(f"{name} video written as Y'CbCr {MATRICES[target]}, limited range (what H.264 players expect)")
     elif description.colour.guessed and not description.colour.hdr:
-        notes.append(f"no colour tags ({', '.join(description.colour.guessed)}): read as {delivered.describe()}, "
-                     "as players assume at this size, and tagged so")
+        size = "for HD" if is_hd(description.width, description.height) else "below HD"
+        notes.append(f"no colour tags ({', '.join(description.colour.guessed)}): read as {MATRICES[delivered.matrix]} "
+                     f"{'full' if delivered.full_range else 'limited'} range, as players assume {size}, and tagged so")
     return delivered, notes
 
 

@@ -176,9 +176,10 @@ class VideoWriter:
         """Encode one upright (H, W, 3) uint8 RGB frame at ``pts`` (in ``time_base``; None: the next one)."""
         colour = self.plan.colour
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        # (primaries and transfer are tagged on the stream, not passed here: FFmpeg 8's swscale would
+        # convert the gamut from what it assumes an untagged RGB frame is)
         frame = frame.reformat(format=self.plan.pix_fmt, dst_colorspace=colour.swscale_matrix,
-                               dst_color_range=colour.range_code, dst_color_primaries=colour.primaries,
-                               dst_color_trc=colour.transfer, interpolation=ENCODE_INTERPOLATION)
+                               dst_color_range=colour.range_code, interpolation=ENCODE_INTERPOLATION)
         if pts is None:
             pts = self.frames if self._last_pts is None else self._last_pts + 1
         if self._last_pts is not None and pts <= self._last_pts:  # a damaged file's repeated timestamp
