@@ -19,7 +19,7 @@ from facetwin.extract import extract
 from facetwin.faceset import FaceSet
 from facetwin.media import DamagedMedia, MediaSource, describe_video, read_frames, read_picture, read_video
 from facetwin.media.orientation import Orientation
-from facetwin.media.tonemap import sdr_to_pq
+from facetwin.media.tonemap import sdr_to_hlg, sdr_to_pq
 from facetwin.options import ExtractOptions
 from media_clips import Clip, Track, bar_centres, colour_bars, damage, write_clip
 
@@ -81,15 +81,30 @@ def test_colour_is_read_as_tagged(tmp_path: Path, size: tuple[int, int], tags: t
     assert np.abs(bar_centres(frame.rgb) - bar_centres(bars)).max() <= 2.0
 
 
-def test_hdr10_is_read_as_sdr_with_a_notice(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
-    """HDR10 (10-bit, BT.2020, PQ) made from SDR frames (white at BT.2408's 203 cd/m²) reads back as those frames."""
-    clip = write_clip(tmp_path / "hdr10.mp4", [sdr_to_pq(f) for f in cap13_rgb[:5]],
-                      Clip(pix_fmt="yuv420p10le", colour=(9, 16, 9, 1), input_format="rgb48le"))
+@pytest.mark.parametrize(("transfer", "name"), [(16, "HDR10 (PQ)"), (18, "HLG")])
+def test_hdr_is_read_as_sdr_with_a_notice(cap13_rgb: list[np.ndarray], tmp_path: Path, transfer: int, name: str) -> None:
+    """HDR10 (10-bit, BT.2020, PQ) and HLG made from SDR frames (white at BT.2408's 203 cd/m²) read back as those frames."""
+    make = sdr_to_pq if transfer == 16 else sdr_to_hlg
+    clip = write_clip(tmp_path / "hdr.mp4", [make(f) for f in cap13_rgb[:5]],
+                      Clip(pix_fmt="yuv420p10le", colour=(9, transfer, 9, 1), input_format="rgb48le"))
     description = describe_video(clip)
-    assert description.colour.hdr == "HDR10 (PQ)" and description.delivered.transfer == 1 and description.bit_depth == 10
-    assert any("HDR10 (PQ) input read as SDR BT.709 after tone mapping" in n for n in description.reading_notices())
+    assert description.colour.hdr == name and description.delivered.transfer == 1 and description.bit_depth == 10
+    assert any(f"{name} input read as SDR BT.709 after tone mapping" in n for n in description.reading_notices())
     for frame, original in zip(read_video(clip), cap13_rgb):
         assert np.abs(frame.rgb.astype(int) - original.astype(int)).mean() < 3.0
+    if transfer == 16:  # extract says so too: the faces in the set are the SDR pictures
+        report = extract([clip], tmp_path / "set", ExtractOptions(max_faces=1))
+        assert report.exit_code == 0 and report.results[0].faces == 5
+        assert any(f"{name} input read as SDR BT.709" in n for n in report.results[0].notices)
+
+
+def test_video_alpha_is_read(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
+    """A MOV with alpha (PNG frames, as motion-graphics tools export) delivers its alpha beside the RGB."""
+    rgba = [np.dstack([f, np.full(f.shape[:2], 200, np.uint8)]) for f in cap13_rgb[:3]]
+    clip = write_clip(tmp_path / "overlay.mov", rgba, Clip(codec="png", pix_fmt="rgba", input_format="rgba", options={}))
+    frames = list(read_video(clip))
+    assert describe_video(clip).alpha and all(f.alpha is not None and (f.alpha == 200).all() for f in frames)
+    assert np.array_equal(frames[0].rgb, cap13_rgb[0])
 
 
 def test_variable_frame_rate_and_2997_keep_their_times(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:

@@ -186,6 +186,14 @@ def test_other_containers_and_audio_codecs(cap13_rgb: list[np.ndarray], tmp_path
     same_picture(source, tmp_path / output)
 
 
+def test_video_alpha_is_dropped_with_a_notice(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
+    rgba = [np.dstack([f, np.full(f.shape[:2], 200, np.uint8)]) for f in cap13_rgb[:3]]
+    source = write_clip(tmp_path / "overlay.mov", rgba, Clip(codec="png", pix_fmt="rgba", input_format="rgba", options={}))
+    plan = rewrite(source, tmp_path / "out.mov")
+    assert any("alpha channel dropped (H.264 cannot carry it)" in n for n in plan.notices)
+    assert np.abs(player_view(tmp_path / "out.mov")[0].rgb - cap13_rgb[0]).mean() < 1.5
+
+
 def test_a_second_video_stream_is_left_out_with_a_notice(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
     source = tmp_path / "two_angles.mkv"
     with av.open(str(source), "w") as out:

@@ -225,7 +225,9 @@ def convert(
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
-    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept.
+    """Swap faces in a video or images with a trained model; the output shows what the input shows (size,
+    rotation, colours, alpha, timing, every audio and subtitle stream), and each change facetwin has to
+    make is said in a one-line notice.
 
     Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
     verify`), and sexually explicit input is refused."""

@@ -72,3 +72,15 @@ def sdr_to_pq(rgb: np.ndarray) -> np.ndarray:
     linear709 = np.power(rgb.astype(np.float32) / 255.0, 2.4)
     linear2020 = np.clip(linear709 @ np.linalg.inv(BT2020_TO_BT709).T.astype(np.float32), 0, None)
     return np.round(nits_to_pq(linear2020 * REFERENCE_WHITE) * 65535.0).astype(np.uint16)
+
+
+def sdr_to_hlg(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 SDR BT.709 R'G'B' to (H, W, 3) uint16 HLG BT.2020 R'G'B' (SDR white at 203 cd/m²,
+    1000 cd/m² display): the inverse mapping below the knee, for making HLG test material."""
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    linear709 = np.power(rgb.astype(np.float32) / 255.0, 2.4)
+    display = np.clip(linear709 @ np.linalg.inv(BT2020_TO_BT709).T.astype(np.float32), 0, None) * REFERENCE_WHITE / HLG_PEAK
+    luminance = np.maximum(display @ BT2020_LUMA, 1e-6)[..., None]
+    scene = display / np.power(luminance, 0.2 / 1.2)  # the OOTF's inverse: Ys = Yd^(1/1.2)
+    signal = np.where(scene <= 1 / 12, np.sqrt(3 * scene), a * np.log(np.maximum(12 * scene - b, 1e-6)) + c)
+    return np.round(np.clip(signal, 0, 1) * 65535.0).astype(np.uint16)
