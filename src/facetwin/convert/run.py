@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from facetwin.background import BackgroundWorker
 from facetwin.convert.blend import BLEND_MODES, paste
@@ -30,6 +30,7 @@ from facetwin.media import (
     DamagedMedia,
     Frame,
     MediaSource,
+    VideoDescription,
     collect_sources,
     describe_video,
     read_picture,
@@ -162,8 +163,17 @@ def _convert_video(
         converter.labeller.finish(rendered, final, source, report.frames, report.swapped_frames)
 
     options = converter.options
-    with VideoWriter(output, description, options.crf, options.side_by_side, finish=sign_into_place) as writer:
-        report.notices += writer.plan.notices
+    writer = VideoWriter(output, description, options.crf, options.side_by_side, finish=sign_into_place)
+    try:
+        _write_video(source, description, writer, converter, report, progress, task)
+    finally:
+        report.notices += writer.notices
+
+
+def _write_video(source: Path, description: VideoDescription, writer: VideoWriter, converter: FrameConverter,
+                 report: ConvertReport, progress: Progress | None, task: TaskID | None) -> None:
+    options = converter.options
+    with writer:
         with BackgroundWorker(writer.write, depth=32, name="facetwin-encode") as encoder:
             batch: list[Frame] = []
 

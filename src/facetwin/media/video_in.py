@@ -329,6 +329,8 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
         if count == 0:
             raise MediaError(f"{path}: no frame could be decoded")
         lost = tuple(float(pts * time_base) for pts in seen if pts not in delivered)
+        if count >= len(seen):  # as many frames as packets: timestamps that changed in decoding, not losses
+            lost = ()
         promised = description.frame_count if description.frame_count and count < description.frame_count * 0.98 else None
         if promised is not None and len(seen) >= promised:
             promised = None  # every promised packet arrived: what is missing is counted in ``lost``

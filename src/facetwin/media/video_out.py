@@ -91,6 +91,7 @@ class VideoWriter:
         self._carried_done = self._packets is None
         self.frames = 0
         self._last_pts: int | None = None
+        self.skipped: dict[int, int] = {}  # input stream index: packets that could not be carried
 
     def _add_video(self, plan: VideoPlan, crf: int) -> Any:
         video = self._out.add_stream("libx264", rate=self.description.rate or 25)
@@ -128,8 +129,11 @@ class VideoWriter:
             packet.stream = carried.target
             self._out.mux(packet)
         elif carried.action == "aac":
+            rate = carried.target.codec_context.sample_rate
             for frame in carried.source.decode(packet):
-                frame.pts = None  # the encoder numbers its own samples from the stream's start
+                # on the encoder's clock (1/sample rate), from the source's own time: no shift
+                frame.pts = round(frame.time * rate) if frame.time is not None else None
+                frame.time_base = Fraction(1, rate)
                 for encoded in carried.target.encode(frame):
                     self._out.mux(encoded)
         else:
@@ -160,16 +164,22 @@ class VideoWriter:
         """Mux the other streams' packets up to ``seconds`` (all when None), none at or after ``cut``."""
         if self._carried_done or self._packets is None:
             return
-        for packet in self._packets:
-            if packet.dts is None and packet.size == 0:  # the demuxer's final flush packet
-                continue
-            carried = self._carried[packet.stream.index]
-            when = packet.pts if packet.pts is not None else packet.dts
-            at = float(when * packet.time_base) if when is not None and packet.time_base else None
-            if cut is None or at is None or at < cut:
-                self._carry(carried, packet)
-            if seconds is not None and at is not None and at > seconds + AHEAD_S:
-                return
+        try:
+            for packet in self._packets:
+                if packet.dts is None and packet.size == 0:  # the demuxer's final flush packet
+                    continue
+                carried = self._carried[packet.stream.index]
+                when = packet.pts if packet.pts is not None else packet.dts
+                at = float(when * packet.time_base) if when is not None and packet.time_base else None
+                if cut is None or at is None or at < cut:
+                    try:
+                        self._carry(carried, packet)
+                    except av.FFmpegError:  # a damaged packet (bad data, a timestamp out of order)
+                        self.skipped[carried.source.index] = self.skipped.get(carried.source.index, 0) + 1
+                if seconds is not None and at is not None and at > seconds + AHEAD_S:
+                    return
+        except av.FFmpegError:  # the file breaks off: what was carried so far is kept
+            pass
         self._carried_done = True
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
@@ -190,6 +200,13 @@ class VideoWriter:
         self.frames += 1
         self._last_pts = pts
         self._carry_until(float(pts * self.time_base))
+
+    @property
+    def notices(self) -> list[str]:
+        """The plan's notices and, once written, one for each stream that lost packets to damage."""
+        by_index = {p.stream.index: p.stream for p in self.plan.streams}
+        return list(self.plan.notices) + [f"{self.path}: {by_index[i].describe()}: {n} damaged packets could not be carried"
+                                          for i, n in sorted(self.skipped.items())]
 
     @property
     def video_end(self) -> float | None:
