@@ -287,3 +287,17 @@ def test_grey_stays_grey_and_png_colour_chunks_are_copied(cap13_rgb: list[np.nda
     written = Image.open(tmp_path / "out.png")
     assert written.mode == "L" and written.info.get("gamma") == pytest.approx(0.45455)
     assert np.array_equal(np.asarray(written), cap13_rgb[0][:, :, 1])
+
+
+def test_evaluate_reads_a_rotated_clip_and_its_output_upright(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
+    """``evaluate --video`` pairs the clip's frames with the output's through the same reader: a phone's
+    portrait clip and its upright output are the same frames, so no flicker is added and every face is found."""
+    from facetwin.evaluate.clip import evaluate_clip
+    from facetwin.faces.identity import FaceEmbedder
+
+    source = write_clip(tmp_path / "phone.mp4", [Orientation(270).stored(f) for f in cap13_rgb[:10]], Clip(rotation=-90))
+    rewrite(source, tmp_path / "out.mp4")
+    centroid = np.zeros(128, np.float32)
+    report = evaluate_clip(source, tmp_path / "out.mp4", centroid, centroid, FaceEmbedder())
+    assert report.frames == report.frames_with_face == 10
+    assert 0.6 < report.flicker_ratio < 1.2, "the same frames: no flicker added (re-encoding smooths a little)"

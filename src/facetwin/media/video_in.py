@@ -161,8 +161,9 @@ def _has_alpha(pix_fmt: av.VideoFormat) -> bool:
     return (count == 4 and not pix_fmt.name.startswith(("rgb0", "bgr0", "0rgb", "0bgr"))) or (count == 2 and not pix_fmt.has_palette)
 
 
-def _display_matrix(stream: av.video.stream.VideoStream, first: av.VideoFrame | None) -> tuple[int, ...] | None:
-    side: Any = first.side_data.get(SideDataType.DISPLAYMATRIX) if first is not None else None  # type: ignore[call-overload]
+def _display_matrix(first: av.VideoFrame) -> tuple[int, ...] | None:
+    """The display matrix FFmpeg attaches to decoded frames (from the container's track header)."""
+    side: Any = first.side_data.get(SideDataType.DISPLAYMATRIX)  # type: ignore[call-overload]
     if side is None:
         return None
     return struct.unpack("<9i", bytes(memoryview(side))[:36])
@@ -208,14 +209,12 @@ def describe_video(path: Path) -> VideoDescription:
         first = _first_frame(container, stream)
         if first is None:
             raise MediaError(f"{path}: no frame could be decoded")
-        orientation, angle = from_display_matrix(_display_matrix(stream, first))
+        orientation, angle = from_display_matrix(_display_matrix(first))
         coded_w, coded_h = first.width, first.height
         width, height = (coded_h, coded_w) if orientation.swaps_sides else (coded_w, coded_h)
+        # a frame carries the bitstream's tags, or the container's where the bitstream has none
         colour = describe_tags(first.color_primaries, first.color_trc, first.colorspace, first.color_range,
                                coded_w, coded_h, first.format.name)
-        if context.colorspace not in (0, 2) and first.colorspace == 2:  # tags only in the container
-            colour = describe_tags(context.color_primaries, context.color_trc, context.colorspace,
-                                   context.color_range, coded_w, coded_h, first.format.name)
         others = tuple(
             StreamInfo(s.index, "video" if s.type == "video" else s.type, s.codec_context.name if s.codec_context else "unknown",
                        s.metadata.get("language") if s.metadata.get("language") not in (None, "und") else None)
