@@ -290,14 +290,17 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
         count = 0
         stopped: str | None = None
 
+        last = -1
+
         def emit(decoded: list[av.VideoFrame]) -> Iterator[Frame]:
-            nonlocal count
+            nonlocal count, last
             for frame in decoded:
-                if frame.pts is not None:
+                if frame.pts is not None:  # its place among all packets: frames lost before it keep theirs
                     index = bisect.bisect_left(seen, frame.pts)
                     delivered.add(frame.pts)
                 else:
                     index = count
+                index = last = max(index, last + 1)  # never repeated, even where timestamps are
                 count += 1
                 if index % every or index in skip:
                     continue
