@@ -226,6 +226,26 @@ def test_damaged_clip_keeps_every_decodable_frame_in_sync(cap13_rgb: list[np.nda
     assert packets(tmp_path / "out.mp4", 1) == packets(broken, 1)
 
 
+def test_damage_at_the_end_cuts_the_sound_with_the_picture(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
+    """Garbage over the last frames (the index is intact): no sound plays on after the last picture."""
+    clip = write_clip(tmp_path / "clip.mp4", cap13_rgb, Clip(tracks=[Track(440)]))
+    data = bytearray(clip.read_bytes())
+    index = data.rfind(b"moov") - 4  # the index is at the end: damage what comes just before it
+    data[index - 25_000 : index - 1_000] = np.random.default_rng(3).integers(0, 256, 24_000, dtype=np.uint8).tobytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+    description = describe_video(broken)
+    with pytest.raises(DamagedMedia) as caught, VideoWriter(tmp_path / "out.mp4", description) as writer:
+        for frame in read_video(broken, description=description):
+            writer.write(frame.rgb, frame.pts)
+    assert caught.value.damage.tail_lost and not caught.value.damage.truncated
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        video_end = max(float(f.time) for f in out.decode(video=0)) + 1 / 25
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        audio_end = max(float(p.pts * p.time_base) for p in out.demux(audio=0) if p.size)
+    assert video_end < 2.9 and audio_end < video_end
+
+
 def test_a_clip_cut_short_has_no_sound_past_its_picture(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "clip.mp4", cap13_rgb, Clip(tracks=[Track(440)], container_options={"movflags": "+faststart"}))
     cut = tmp_path / "cut.mp4"

@@ -50,11 +50,17 @@ class Damage:
     delivered: int = 0
     stopped: str | None = None
     promised: int | None = None
+    last_delivered: float = 0.0  # presentation time of the last frame delivered (s)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the file itself ends early (cut short, or fewer frames than its header promises)."""
+        return self.stopped is not None or self.promised is not None
 
     @property
     def tail_lost(self) -> bool:
-        """True when frames at the end are missing (the output's audio must end with its video)."""
-        return self.stopped is not None or self.promised is not None
+        """True when frames at the end are missing, so the output's other streams must end with its video."""
+        return self.truncated or any(seconds > self.last_delivered for seconds in self.lost)
 
     def spans(self, limit: int = 3) -> str:
         """The lost times as ranges, e.g. '0.54-0.82 s, 1.20 s' (the first ``limit``, then how many more)."""
@@ -75,7 +81,7 @@ class DamagedMedia(FacetwinError):
 
     def __init__(self, path: Path, damage: Damage) -> None:
         parts = []
-        if damage.tail_lost:
+        if damage.truncated:
             why = damage.stopped or f"the header promises {damage.promised} frames"
             parts.append(f"decoding stopped after {damage.delivered} frames ({why})")
         if damage.lost:
@@ -291,9 +297,10 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
         stopped: str | None = None
 
         last = -1
+        latest = 0.0
 
         def emit(decoded: list[av.VideoFrame]) -> Iterator[Frame]:
-            nonlocal count, last
+            nonlocal count, last, latest
             for frame in decoded:
                 if frame.pts is not None:  # its place among all packets: frames lost before it keep theirs
                     index = bisect.bisect_left(seen, frame.pts)
@@ -302,9 +309,10 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
                     index = count
                 index = last = max(index, last + 1)  # never repeated, even where timestamps are
                 count += 1
+                seconds = float(frame.pts * time_base) if frame.pts is not None else index / (description.fps or 25)
+                latest = max(latest, seconds)
                 if index % every or index in skip:
                     continue
-                seconds = float(frame.pts * time_base) if frame.pts is not None else index / (description.fps or 25)
                 rgb, alpha = convert(frame)
                 yield Frame(index, seconds, rgb, frame.pts, alpha)
 
@@ -337,4 +345,4 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
         if promised is not None and len(seen) >= promised:
             promised = None  # every promised packet arrived: what is missing is counted in ``lost``
         if lost or stopped or promised:
-            raise DamagedMedia(path, Damage(lost, count, stopped, promised))
+            raise DamagedMedia(path, Damage(lost, count, stopped, promised, latest))

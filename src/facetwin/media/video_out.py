@@ -3,7 +3,7 @@
 How the output is written (size, chroma, colour tags, which streams are copied, converted or left out)
 is decided by ``facetwin.media.plan``; this module carries it out. Streams are added in the input's
 order. Copied packets are muxed as the video advances (everything up to the current frame's time), so
-memory stays flat on long clips. The file is written under a temporary name and handed to ``finish``
+memory stays flat on long clips and nothing is muxed past where the video ends. The file is written under a temporary name and handed to ``finish``
 when complete (by default a rename; convert signs it into place). It is kept when the input was
 damaged (the frames that decoded are good; when the video's end was lost, the other streams are cut
 where the video ends, so no sound plays over a frozen picture), and removed when anything else went
@@ -30,7 +30,6 @@ from facetwin.media.plan import VideoPlan, plan_video
 from facetwin.media.video_in import DamagedMedia, VideoDescription
 
 ENCODE_INTERPOLATION = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
-AHEAD_S = 0.5  # other streams are muxed this far ahead of the video
 DEFAULT_ASS_HEADER = (  # what FFmpeg's text subtitle decoders put in front of their events
     b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n[V4+ Styles]\nFormat: Name, Fontname, "
     b"Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, "
@@ -88,7 +87,7 @@ class VideoWriter:
         self._out.start_encoding()
         self._packets: Iterator[av.Packet] | None = (
             self._input.demux([c.source for c in self._carried.values()]) if self._carried else None)
-        self._carried_done = self._packets is None
+        self._held: tuple[av.Packet, float | None] | None = None
         self.frames = 0
         self._last_pts: int | None = None
         self.skipped: dict[int, int] = {}  # input stream index: packets that could not be carried
@@ -161,26 +160,41 @@ class VideoWriter:
             self._out.mux(encoded)
 
     def _carry_until(self, seconds: float | None, cut: float | None = None) -> None:
-        """Mux the other streams' packets up to ``seconds`` (all when None), none at or after ``cut``."""
-        if self._carried_done or self._packets is None:
-            return
+        """Mux the other streams' packets up to ``seconds`` (all when None), none at or after ``cut``.
+
+        Packets are read ahead one at a time and held until the video reaches them, so that when the
+        video ends early nothing has been muxed past its end."""
+        while True:
+            if self._held is None:
+                self._held = self._next_packet()
+                if self._held is None:
+                    return
+            packet, at = self._held
+            if seconds is not None and at is not None and at > seconds:
+                return
+            self._held = None
+            if cut is not None and at is not None and at >= cut:
+                continue
+            carried = self._carried[packet.stream.index]
+            try:
+                self._carry(carried, packet)
+            except av.FFmpegError:  # a damaged packet (bad data, a timestamp out of order)
+                self.skipped[carried.source.index] = self.skipped.get(carried.source.index, 0) + 1
+
+    def _next_packet(self) -> tuple[av.Packet, float | None] | None:
+        """The next packet of the other streams and its time (s), or None at their end (or where the file breaks off)."""
+        if self._packets is None:
+            return None
         try:
             for packet in self._packets:
                 if packet.dts is None and packet.size == 0:  # the demuxer's final flush packet
                     continue
-                carried = self._carried[packet.stream.index]
                 when = packet.pts if packet.pts is not None else packet.dts
-                at = float(when * packet.time_base) if when is not None and packet.time_base else None
-                if cut is None or at is None or at < cut:
-                    try:
-                        self._carry(carried, packet)
-                    except av.FFmpegError:  # a damaged packet (bad data, a timestamp out of order)
-                        self.skipped[carried.source.index] = self.skipped.get(carried.source.index, 0) + 1
-                if seconds is not None and at is not None and at > seconds + AHEAD_S:
-                    return
-        except av.FFmpegError:  # the file breaks off: what was carried so far is kept
+                return packet, float(when * packet.time_base) if when is not None and packet.time_base else None
+        except av.FFmpegError:
             pass
-        self._carried_done = True
+        self._packets = None
+        return None
 
     def write(self, rgb: np.ndarray, pts: int | None) -> None:
         """Encode one upright (H, W, 3) uint8 RGB frame at ``pts`` (in ``time_base``; None: the next one)."""
