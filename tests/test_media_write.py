@@ -194,6 +194,28 @@ def test_video_alpha_is_dropped_with_a_notice(cap13_rgb: list[np.ndarray], tmp_p
     assert np.abs(player_view(tmp_path / "out.mov")[0].rgb - cap13_rgb[0]).mean() < 1.5
 
 
+def test_chapters_are_kept_and_camera_metadata_is_not(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
+    source = tmp_path / "phone.mov"
+    with av.open(str(source), "w") as out:
+        out.metadata["location"], out.metadata["creation_time"] = "+48.8584+002.2945/", "2026-05-01T10:00:00Z"
+        out.set_chapters([{"id": 1, "start": 0, "end": 10, "time_base": Fraction(1, 25), "metadata": {"title": "start"}},
+                          {"id": 2, "start": 10, "end": 20, "time_base": Fraction(1, 25), "metadata": {"title": "end"}}])
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 400, 300, "yuv420p"
+        for index, rgb in enumerate(cap13_rgb[:20]):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    plan = rewrite(source, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as out:
+        assert [c["metadata"]["title"] for c in out.chapters()] == ["start", "end"]
+        assert "location" not in out.metadata and "creation_time" not in out.metadata
+    assert any("container metadata not copied (creation_time, location)" in n for n in plan.notices)
+
+
 def test_a_second_video_stream_is_left_out_with_a_notice(cap13_rgb: list[np.ndarray], tmp_path: Path) -> None:
     source = tmp_path / "two_angles.mkv"
     with av.open(str(source), "w") as out:

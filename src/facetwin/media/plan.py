@@ -17,6 +17,9 @@ everything else it can. Each decision below is a pure function of what the input
   was converted to SDR BT.709 when read (notice); more than 8 bits become 8 (notice). A matrix swscale
   cannot write (RGB, YCgCo, ICtCp...) becomes BT.709 (notice). Chroma subsampling is kept.
 - Alpha: H.264 cannot carry it; dropped with a notice.
+- Codec: the picture is re-encoded as H.264 (said when the input was another codec); chapters are kept;
+  the container's descriptive metadata (creation time, place, camera) is not copied, with a notice: a
+  synthetic video should not carry a camera's claims.
 - Other streams, in their order: copied packet for packet when the container can hold them; audio it
   cannot hold is re-encoded as AAC, text subtitles converted to mov_text (the only subtitles MP4 and
   MOV hold); further video streams (a second angle, a cover picture) are not carried, since facetwin
@@ -118,6 +121,11 @@ def plan_video(description: VideoDescription, output: Path, copyable: frozenset[
     notes += colour_notes
     if description.alpha:
         notes.append("alpha channel dropped (H.264 cannot carry it)")
+    if description.codec not in ("h264", "libx264"):
+        notes.append(f"{description.codec} video re-encoded as H.264")
+    if description.metadata:
+        notes.append(f"container metadata not copied ({', '.join(description.metadata)}): "
+                     "a synthetic video should not carry a camera's claims")
     streams = []
     for stream in description.others:
         action, note = stream_action(stream, stream.index in copyable, can_hold)

@@ -36,6 +36,10 @@ from facetwin.media.tonemap import hdr_to_sdr
 ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
+TECHNICAL_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands", "encoder", "handler_name",
+                            "vendor_id", "duration", "compatible_brand"})
+
+
 class MediaError(FacetwinError):
     """A file that cannot be read as media at all."""
 
@@ -136,6 +140,7 @@ class VideoDescription:
     frame_count: int | None
     stream_index: int
     others: tuple[StreamInfo, ...] = field(default=())
+    metadata: tuple[str, ...] = field(default=())  # the container's descriptive tags (not its technical ones)
 
     @property
     def fps(self) -> float:
@@ -226,13 +231,14 @@ def describe_video(path: Path) -> VideoDescription:
                        s.metadata.get("language") if s.metadata.get("language") not in (None, "und") else None)
             for s in container.streams if s.index != stream.index
         )  # fmt: skip
+        metadata = tuple(sorted(key for key in container.metadata if key.lower() not in TECHNICAL_TAGS))
         return VideoDescription(
             path=path, codec=context.name, width=width, height=height, orientation=orientation, angle=angle,
             colour=colour, delivered=SDR_BT709 if colour.hdr else colour,
             bit_depth=max(c.bits for c in pix_fmt.components), chroma=_chroma(first.format),
             alpha=_has_alpha(first.format), pix_fmt=first.format.name, rate=stream.average_rate or stream.guessed_rate,
             time_base=stream.time_base or Fraction(1, 25), frame_count=stream.frames or None,
-            stream_index=stream.index, others=others,
+            stream_index=stream.index, others=others, metadata=metadata,
         )  # fmt: skip
 
 

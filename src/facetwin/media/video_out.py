@@ -84,6 +84,7 @@ class VideoWriter:
                 self._video = self._add_video(self.plan, crf)
             elif actions.get(stream.index, "drop") != "drop":
                 self._carried[stream.index] = _Carried(stream, self._add_carried(stream, actions[stream.index]), actions[stream.index])
+        self._out.set_chapters(self._input.chapters())
         self._out.start_encoding()
         self._packets: Iterator[av.Packet] | None = (
             self._input.demux([c.source for c in self._carried.values()]) if self._carried else None)
