@@ -67,6 +67,18 @@ def short_clips(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 @pytest.fixture(scope="session")
+def cap13_rgb(clips: DemoClips) -> list[np.ndarray]:
+    """Three seconds (75 frames) of cap13 as RGB: the material the media tests build their clips from."""
+    frames = []
+    with av.open(str(clips.cap13)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == 75:
+                break
+    return frames
+
+
+@pytest.fixture(scope="session")
 def small_sets(short_clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Face sets of the six-second cuts, every 2nd frame (~75 faces each): real faces in seconds."""
     folder = tmp_path_factory.mktemp("small_sets")

@@ -100,8 +100,9 @@ def extract(
     options = ExtractOptions(every=every, min_face=min_face, max_faces=max_faces, size=size)
     with make_progress("frames", err) as progress:
         report = run_extract(inputs, output, options, progress)
-    for problem in (r.problem for r in report.results if r.problem):
-        notice(problem)
+    for result in report.results:
+        for line in result.notices + ([result.problem] if result.problem else []):
+            notice(line)
     faces = sum(r.faces for r in report.results)
     frames = sum(r.frames for r in report.results)
     skipped = sum(r.already_done for r in report.results)
@@ -227,7 +228,9 @@ def convert(
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
-    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept.
+    """Swap faces in a video or images with a trained model; the output shows what the input shows (size,
+    rotation, colours, alpha, timing, every audio and subtitle stream), and each change facetwin has to
+    make is said in a one-line notice.
 
     Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
     verify`), and sexually explicit input is refused."""
@@ -245,7 +248,7 @@ def convert(
             report = run_convert(input_path, model_dir, output, options, progress, identity)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
-    for problem in ([report.problem] if report.problem else []) + report.refused:
+    for problem in report.notices + ([report.problem] if report.problem else []) + report.refused:
         notice(problem)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
               f" {report.passed_through} without a face passed through unchanged;"

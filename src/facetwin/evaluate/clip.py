@@ -7,6 +7,7 @@ the face centre's mean second difference (pixels per frame^2) as the mesh finds 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from facetwin.faces.align import transform_points
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faces.identity import FaceEmbedder, identity_scores
 from facetwin.faces.regions import FACE_OVAL
-from facetwin.media import MediaSource, read_frames
+from facetwin.media import DamagedMedia, Frame, MediaSource, read_frames
 from facetwin.scoring.expression import Expression, expression, fidelity, series
 
 
@@ -40,6 +41,14 @@ def _jitter(centres: list[np.ndarray | None]) -> float:
     return float(np.linalg.norm(np.diff(np.array(track), n=2, axis=0), axis=1).mean())
 
 
+def _until_damage(pairs: Iterator[tuple[Frame, Frame]]) -> Iterator[tuple[Frame, Frame]]:
+    """The pairs, ending quietly where a damaged source ends (convert kept the same frames and said so)."""
+    try:
+        yield from pairs
+    except DamagedMedia:
+        return
+
+
 def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, source_centroid: np.ndarray,
                   embedder: FaceEmbedder) -> ClipReport:
     analyser = FaceAnalyser(max_faces=1)
@@ -53,7 +62,7 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     frames = with_face = 0
     try:
         pairs = zip(read_frames(MediaSource(source, "video")), read_frames(MediaSource(converted, "video")), strict=False)
-        for frame_in, frame_out in pairs:
+        for frame_in, frame_out in _until_damage(pairs):
             frames += 1
             found_in, found_out = analyser.analyse(frame_in.rgb), analyser.analyse(frame_out.rgb)
             centres_in.append(found_in[0].landmarks[:, :2].mean(axis=0) if found_in else None)
