@@ -24,6 +24,7 @@ from facetwin.media.sources import (
 from facetwin.media.video_in import (
     Damage,
     DamagedMedia,
+    DecodedToRGB,
     Frame,
     MediaError,
     TruncatedMedia,
@@ -33,7 +34,7 @@ from facetwin.media.video_in import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "CollectedInputs", "Damage", "DamagedMedia", "Frame", "MediaError",
+    "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "CollectedInputs", "Damage", "DamagedMedia", "DecodedToRGB", "Frame", "MediaError",
     "MediaKind", "MediaSource", "Picture", "TruncatedMedia", "VideoDescription", "VideoInfo", "collect_sources",
     "describe_video", "frame_count", "kind_of", "read_frames", "read_image", "read_picture", "read_video",
     "video_info", "write_image", "write_picture",

@@ -256,7 +256,7 @@ class Frame:
     alpha: np.ndarray | None = field(default=None, repr=False)
 
 
-class _Converter:
+class DecodedToRGB:
     """Decoded frame to upright 8-bit RGB (and alpha) as ``VideoDescription`` says it must be read."""
 
     def __init__(self, description: VideoDescription) -> None:
@@ -291,7 +291,7 @@ def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
     if every < 1:
         raise ValueError("every must be at least 1")
     description = description or describe_video(path)
-    convert = _Converter(description)
+    convert = DecodedToRGB(description)
     container = _open(path)
     with container:
         stream = container.streams.video[0]

@@ -25,7 +25,7 @@ from facetwin.convert.run import ALIGN_SIZE, check_options
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
-from facetwin.media import MediaError, MediaSource, read_frames, video_info
+from facetwin.media import DecodedToRGB, MediaError, MediaSource, describe_video, read_frames, video_info
 from facetwin.modeldir import ModelDir
 from facetwin.options import BlendOptions, ConvertOptions
 from facetwin.provenance import watermark
@@ -67,6 +67,7 @@ def read_frame(path: Path, index: int) -> tuple[RGBImage, float]:
         frame = next(iter(read_frames(MediaSource(path, "image"))))
         return frame.rgb, 0.0
     try:
+        upright = DecodedToRGB(describe_video(path))  # the colours and orientation every stage reads
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             rate = float(stream.average_rate or stream.guessed_rate or 25)
@@ -77,7 +78,7 @@ def read_frame(path: Path, index: int) -> tuple[RGBImage, float]:
             for decoded in container.decode(stream):
                 at = round(((decoded.pts or 0) - start) * base * rate)
                 if at >= index:
-                    return decoded.to_ndarray(format="rgb24"), float(decoded.time or 0.0)
+                    return upright(decoded)[0], float(decoded.time or 0.0)
     except (av.FFmpegError, IndexError, OSError) as exc:
         raise MediaError(f"{path}: cannot read frame {index} ({exc})") from exc
     raise MediaError(f"{path}: has no frame {index}")
