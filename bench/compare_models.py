@@ -87,10 +87,12 @@ def main() -> None:
     parser.add_argument("--models", default="original,lightweight,masked128")
     parser.add_argument("--work", type=Path, help="keep the face sets (and the last models) here; models are retrained from scratch on every run")
     parser.add_argument("--plot", type=Path, default=Path("compare_models.png"))
+    parser.add_argument("--faces", type=Path, nargs=2, help="FACESET_A FACESET_B instead of the demo sets (bench/gpu.sh)")
+    parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
-        a, b = quality_facesets(work)
+        a, b = args.faces if args.faces else quality_facesets(work)
         curves: dict[str, list[dict[str, object]]] = {}
         for name in args.models.split(","):
             model_dir = work / f"compare_{name}"
@@ -100,7 +102,7 @@ def main() -> None:
             trained = 0.0
             while trained < args.minutes - 1e-9:
                 segment = min(args.score_every, args.minutes - trained)
-                run = train(model_dir, config, RunOptions(minutes=segment, save_every=10**6, preview_every=10**6))
+                run = train(model_dir, config, RunOptions(minutes=segment, save_every=10**6, preview_every=10**6, device=args.device))
                 trained += segment
                 curves[name].append({"minutes": round(trained, 2), "iterations": run.iteration, "heldout": score(model_dir)})
     plot_curves(curves, args.plot)

@@ -1,5 +1,6 @@
-"""Convert speed on cap13_edit2.mp4 (765 frames, 400x300) with a trained model, and the jitter of
-the aligned face centre with and without temporal smoothing.
+"""Convert speed on cap13_edit2.mp4 (765 frames, 400x300) and on a 1280x720 clip made from it (100
+frames scaled up, tagged BT.709) with a trained model, and the jitter of the aligned face centre with
+and without temporal smoothing. (``bench/convert_versus.py`` compares the speed with another checkout.)
 
 Prints JSON. Speed: full ``convert`` runs (decode, detect, landmarks, swap, paste, H.264 encode, audio)
 into fresh files, median of ``--runs``; where the time goes, from one single-threaded pass timing each
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from convert_versus import hd_clip  # bench/ is the script's folder
 
 from facetwin.convert.blend import face_mask, paste
 from facetwin.convert.colour import COLOUR_MODES
@@ -139,11 +141,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         model_dir = args.model_dir or throwaway_model(scratch)
-        rates = []
+        hd = hd_clip(video, scratch / "hd.mp4", 100)
+        rates, rates_hd = [], []
         for run in range(args.runs):
-            start = time.perf_counter()
-            report = convert(video, model_dir, scratch / f"out{run}.mp4", ConvertOptions(direction="b2a"))
-            rates.append(report.frames / (time.perf_counter() - start))
+            for source, into in ((video, rates), (hd, rates_hd)):
+                start = time.perf_counter()
+                report = convert(source, model_dir, scratch / f"out{run}.mp4", ConvertOptions(direction="b2a"))
+                into.append(report.frames / (time.perf_counter() - start))
         stages, jitters = stages_and_jitter(video, model_dir)
         seams = colour_seams(video, model_dir)
     print(json.dumps({
@@ -153,6 +157,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "frames_per_s_runs": [round(r, 2) for r in rates],
         "frames_per_s_median": round(statistics.median(rates), 2),
+        "frames_per_s_runs_1280x720": [round(r, 2) for r in rates_hd],
+        "frames_per_s_median_1280x720": round(statistics.median(rates_hd), 2),
         "target_frames_per_s": 25,
         "stages_ms_per_frame_single_thread": stages,
         "centre_jitter_second_difference": jitters,

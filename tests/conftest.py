@@ -9,6 +9,7 @@ or extracts whole clips (``SLOW_FIXTURES``, marked automatically below) or is ma
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -66,6 +67,18 @@ def short_clips(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 @pytest.fixture(scope="session")
+def cap13_rgb(clips: DemoClips) -> list[np.ndarray]:
+    """Three seconds (75 frames) of cap13 as RGB: the material the media tests build their clips from."""
+    frames = []
+    with av.open(str(clips.cap13)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == 75:
+                break
+    return frames
+
+
+@pytest.fixture(scope="session")
 def small_sets(short_clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Face sets of the six-second cuts, every 2nd frame (~75 faces each): real faces in seconds."""
     folder = tmp_path_factory.mktemp("small_sets")
@@ -91,7 +104,13 @@ def clips() -> DemoClips:
 
 
 def _extract_once(tmp_path_factory: pytest.TempPathFactory, name: str, video: Path, every: int) -> tuple[Path, ExtractReport]:
+    """The clip extracted every ``every``-th frame, or, where FACETWIN_TEST_FACESETS names prebuilt sets
+    (``A:B``, as bench/gpu.sh passes on a GPU machine without MediaPipe), a copy of that set."""
     folder = tmp_path_factory.mktemp(name) / "faceset"
+    prebuilt = os.environ.get("FACETWIN_TEST_FACESETS")
+    if prebuilt:
+        shutil.copytree(prebuilt.split(":")[0 if name == "franck" else 1], folder)
+        return folder, ExtractReport()
     return folder, extract([video], folder, ExtractOptions(every=every))
 
 

@@ -298,6 +298,18 @@ def test_short_training_run_learns(config: TrainConfig, tmp_path: Path) -> None:
     assert np.isfinite(result.data_wait_fraction)
 
 
+def test_a_checkpoint_trained_on_any_device_swaps_on_the_cpu(config: TrainConfig, tmp_path: Path) -> None:
+    """Checkpoints hold CPU tensors whatever device trained them (on a GPU, bench/gpu.sh runs this)."""
+    from facetwin.swapper import Swapper
+
+    model_dir = tmp_path / "model"
+    train(model_dir, config, RunOptions(iterations=2, save_every=2, preview_every=100))
+    swapper = Swapper(model_dir, device="cpu")
+    assert swapper.device.type == "cpu" and all(p.device.type == "cpu" for p in swapper.model.parameters())
+    faces, _ = swapper.run(np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32), "a")
+    assert faces.shape == (2, 64, 64, 3) and np.isfinite(faces).all()
+
+
 def test_masked128_trains_in_the_auto_precision(config: TrainConfig, tmp_path: Path) -> None:
     """bf16 autocast once drove masked128's SSIM to -inf on the first step; the loss must stay finite."""
     masked = TrainConfig(config.faceset_a, config.faceset_b, model="masked128", batch_size=16, seed=0)

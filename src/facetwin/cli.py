@@ -109,8 +109,9 @@ def extract(
                              identity_distance=identity_distance)  # fmt: skip
     with make_progress("frames", err) as progress:
         report = run_extract(inputs, output, options, progress)
-    for problem in (r.problem for r in report.results if r.problem):
-        notice(problem)
+    for result in report.results:
+        for line in result.notices + ([result.problem] if result.problem else []):
+            notice(line)
     faces = sum(r.faces for r in report.results)
     frames = sum(r.frames for r in report.results)
     skipped = sum(r.already_done for r in report.results)
@@ -314,6 +315,7 @@ def train(
     seed: Annotated[int | None, typer.Option(help=help_of(TrainConfig, "seed", True))] = None,
     holdout: Annotated[float | None, typer.Option(min=0.001, max=0.5, help=help_of(TrainConfig, "holdout", True))] = None,
     learning_rate: Annotated[float | None, typer.Option(min=0.0, help=help_of(TrainConfig, "learning_rate"))] = None,
+    balance: Annotated[str | None, typer.Option(help=help_of(TrainConfig, "balance", True))] = None,
     device: Annotated[str, typer.Option(help=help_of(RunOptions, "device"))] = default(RunOptions, "device"),
     precision: Annotated[str, typer.Option(help=help_of(RunOptions, "precision"))] = default(RunOptions, "precision"),
     workers: Annotated[int, typer.Option(min=0, help=help_of(RunOptions, "workers"))] = default(RunOptions, "workers"),
@@ -336,12 +338,14 @@ def train(
         raise fail("--device is auto, cpu or cuda; --precision is auto, fp32, bf16 or fp16")
     if paths and len(paths) != 2:
         raise fail("give exactly two face sets: FACESET_A FACESET_B")
+    if balance not in (None, "none", "expression"):
+        raise fail(f"--balance is none or expression, not {balance!r}")
     from facetwin.modeldir import ModelDir
     from facetwin.train.progress_line import TrainProgress
     from facetwin.train.trainer import train as run_train
 
     given: dict[str, Any] = {"model": chosen(model) if model else None, "batch_size": batch_size, "seed": seed,
-                             "holdout": holdout, "learning_rate": learning_rate}  # fmt: skip
+                             "holdout": holdout, "learning_rate": learning_rate, "balance": balance}  # fmt: skip
     if paths:
         given.update(faceset_a=str(paths[0].resolve()), faceset_b=str(paths[1].resolve()))
     folder = ModelDir(model_dir)
@@ -388,7 +392,9 @@ def convert(
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
-    """Swap faces in a video or images with a trained model; audio, frame rate and timestamps are kept.
+    """Swap faces in a video or images with a trained model; the output shows what the input shows (size,
+    rotation, colours, alpha, timing, every audio and subtitle stream), and each change facetwin has to
+    make is said in a one-line notice.
 
     Only the faces of the person the model replaces are swapped (B's for b2a), followed from frame to
     frame; --identity REF picks another person, --all-faces everyone. Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
@@ -410,7 +416,7 @@ def convert(
             report = run_convert(input_path, model_dir, output, options, progress, signer)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
-    for problem in ([report.problem] if report.problem else []) + report.refused + report.notices:
+    for problem in report.notices + ([report.problem] if report.problem else []) + report.refused:
         notice(problem)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
               f" {report.passed_through} without a face passed through unchanged"
@@ -506,6 +512,12 @@ def evaluate(
         clip = metrics["clip"]
         out.print(f"clip {clip['source']}: {clip['tracks']} face tracks measured, flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
                   f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
+        follow = clip.get("expression") or {}
+        if follow:
+            r = follow["correlation"]
+            out.print(f"expression followed: eyes r {number(r['eye_right'], '{:.2f}')} / {number(r['eye_left'], '{:.2f}')} (right / left),"
+                      f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
+                      f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")
     out.print(f"report: {report}")
 
 
@@ -528,6 +540,21 @@ def demo(
         out.print(f"  {label:17} {path}")
     for path, label in outputs.labels.items():
         out.print(f"verify {path.name}: {label}")
+
+
+@app.command()
+def studio(
+    project: Annotated[Path, typer.Argument(help="Project folder (made if missing): media, face sets, models, outputs.")] = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on; any but loopback needs the token printed at start.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: a free one).")] = 8765,
+) -> None:
+    """A local web workbench for the whole job: media, face sets, training, merge, outputs; jobs in the background."""
+    from facetwin.studio.server import serve
+
+    try:
+        serve(project, host, port, say=lambda line: print(line, flush=True))
+    except FacetwinError as exc:
+        raise fail(str(exc)) from exc
 
 
 def run() -> None:

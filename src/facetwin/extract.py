@@ -21,7 +21,15 @@ from facetwin.faces.identity import FaceEmbedder, IdentityMatch
 from facetwin.faces.picking import WIDE_SEARCH, FacePicker
 from facetwin.faces.references import reference_embeddings
 from facetwin.faceset import FaceSet, NewFace
-from facetwin.media import MediaError, MediaSource, TruncatedMedia, collect_sources, frame_count, read_frames
+from facetwin.media import (
+    DamagedMedia,
+    MediaError,
+    MediaSource,
+    collect_sources,
+    describe_video,
+    read_frames,
+    read_video,
+)
 from facetwin.options import ExtractOptions
 from facetwin.prefetch import prefetch
 from facetwin.safety.gate import ContentGate, ContentRefused
@@ -39,6 +47,7 @@ class SourceResult:
     left_out: int = 0  # faces not kept because of --identity / --not-identity
     problem: str | None = None
     refused: bool = False
+    notices: list[str] = field(default_factory=list)  # how the frames were read, where that changed them (HDR, bit depth)
 
     @property
     def useful(self) -> bool:
@@ -108,7 +117,7 @@ def extract(
                 except ContentRefused as exc:
                     result.problem, result.refused = str(exc), True
                     continue
-                except (TruncatedMedia, MediaError) as exc:
+                except (DamagedMedia, MediaError) as exc:
                     result.problem = str(exc)
                 store.drain()
                 if result.problem is None and result.frames and not result.faces and not result.already_done:
@@ -143,7 +152,9 @@ def _extract_source(
     progress: Progress | None,
 ) -> None:
     every = options.every if source.kind == "video" else 1
-    total_frames = frame_count(source)
+    description = describe_video(source.path) if source.kind == "video" else None
+    total_frames = description.frame_count if description is not None else 1
+    result.notices = description.reading_notices() if description is not None else []
     source_id = faceset.source_id(source.path, source.kind)
     done = faceset.done_frames(source_id)
     result.already_done = len(done)
@@ -153,7 +164,8 @@ def _extract_source(
         remaining = None if wanted is None else max(wanted - len(done), 0)
         label = f"{source.path.name} ({len(done)} frames done before)" if done else source.path.name
         task = progress.add_task(label, total=remaining)
-    for frame in prefetch(read_frames(source, every=every, skip=done)):
+    frames = read_video(source.path, every, done, description) if description is not None else read_frames(source, skip=done)
+    for frame in prefetch(frames):
         faces = analyser.analyse(frame.rgb)
         left_out = picker.left_out
         picked = picker.pick(frame.seconds, faces)[: options.max_faces]

@@ -100,6 +100,8 @@ class TrainConfig:
     holdout: float = setting(0.05, "Share of one-second segments held out for scoring.", fixed=True)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     learning_rate: float | None = setting(None, "Adam's learning rate (default: the model's own).")
+    balance: str = setting("none", "Which faces training draws: none (uniformly) or expression (rare eye, mouth and gaze"
+                                   " states more often, as DeepFaceLab balances head yaw).")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:

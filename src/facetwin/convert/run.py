@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from facetwin.background import BackgroundWorker
 from facetwin.choice import choose_faces
@@ -29,21 +29,23 @@ from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faces.identity import FaceEmbedder, IdentityMatch
 from facetwin.media import (
+    DamagedMedia,
     Frame,
     MediaSource,
-    TruncatedMedia,
+    VideoDescription,
     collect_sources,
-    read_frames,
-    video_info,
-    write_image,
+    describe_video,
+    read_picture,
+    read_video,
+    write_picture,
 )
+from facetwin.media.video_out import VideoWriter
 from facetwin.options import ConvertOptions
 from facetwin.prefetch import prefetch
 from facetwin.provenance.credentials import SigningIdentity, local_identity, mime_type
 from facetwin.provenance.label import Labeller, require_signable
 from facetwin.safety.gate import ContentGate, ContentRefused, FrameScreen
 from facetwin.swapper import TARGET_SIDE, Swapper
-from facetwin.video_out import VideoWriter
 
 ALIGN_SIZE = 256  # the aligned crop convert aligns to (the model's coverage is cut from it)
 TRACKED_FACES = 16  # faces followed per frame (then chosen by identity and --max-faces)
@@ -58,7 +60,7 @@ class ConvertReport:
     problem: str | None = None
     refused: list[str] = field(default_factory=list)
     watermark: str = ""
-    notices: list[str] = field(default_factory=list)  # one line for each thing done differently from what was asked
+    notices: list[str] = field(default_factory=list)  # one line for each thing written differently from the input or asked
     tracks: int = 0  # faces followed and swapped (one per person and appearance)
     others: int = 0  # tracks of other people, left unswapped
     filled: int = 0  # faces swapped in frames where detection missed them (between two frames that found them)
@@ -152,16 +154,21 @@ class FrameConverter:
 
 
 def _convert_image(source: MediaSource, output: Path, converter: FrameConverter, gate: ContentGate, report: ConvertReport) -> None:
-    """One image: gated, swapped, written under a hidden name and signed into place."""
+    """One image: gated, swapped, written under a hidden name the way the input was written (alpha,
+    colour profile, grey, quality) and signed into place."""
     converter.start(gate.screen(source))
-    frame = next(iter(read_frames(source)))
-    out, faces = converter.convert_batch([frame])[0]
+    picture = read_picture(source.path)
+    out, faces = converter.convert_batch([Frame(0, 0.0, picture.rgb, None, picture.alpha)])[0]
+    alpha = picture.alpha
+    if alpha is not None and converter.options.side_by_side:
+        alpha = np.hstack([alpha, alpha])
     rendered = Labeller.rendering_path(output)
     try:
-        write_image(rendered, out)
+        notices = write_picture(rendered, out, alpha, picture.description)
     except OSError as exc:
         raise FacetwinError(f"{output}: cannot write this image ({exc})") from exc
     converter.labeller.finish(rendered, output, source.path, 1, int(faces > 0))
+    report.notices += [note.replace(str(rendered), str(output)) for note in picture.description.reading_notices() + notices]
     report.frames += 1
     report.swapped_frames += faces > 0
     report.faces += faces
@@ -170,10 +177,9 @@ def _convert_image(source: MediaSource, output: Path, converter: FrameConverter,
 def _convert_video(
     source: Path, output: Path, converter: FrameConverter, gate: ContentGate, report: ConvertReport, progress: Progress | None
 ) -> None:
-    info = video_info(source)
+    description = describe_video(source)
     converter.start(gate.screen(MediaSource(source, "video")))
-    width = info.width * (2 if converter.options.side_by_side else 1)
-    task = progress.add_task(source.name, total=info.frame_count) if progress is not None else None
+    task = progress.add_task(source.name, total=description.frame_count) if progress is not None else None
     output.parent.mkdir(parents=True, exist_ok=True)
 
     def sign_into_place(rendered: Path, final: Path) -> None:
@@ -181,7 +187,18 @@ def _convert_video(
             converter.screen.verdict()
         converter.labeller.finish(rendered, final, source, report.frames, report.swapped_frames)
 
-    with VideoWriter(output, source, width, info.height, converter.options.crf, finish=sign_into_place) as writer:
+    options = converter.options
+    writer = VideoWriter(output, description, options.crf, options.side_by_side, finish=sign_into_place)
+    try:
+        _write_video(source, description, writer, converter, report, progress, task)
+    finally:
+        report.notices += writer.notices
+
+
+def _write_video(source: Path, description: VideoDescription, writer: VideoWriter, converter: FrameConverter,
+                 report: ConvertReport, progress: Progress | None, task: TaskID | None) -> None:
+    options = converter.options
+    with writer:
         with BackgroundWorker(writer.write, depth=32, name="facetwin-encode") as encoder:
             batch: list[Frame] = []
 
@@ -197,20 +214,23 @@ def _convert_video(
                 batch.clear()
 
             try:
-                for frame in prefetch(read_frames(MediaSource(source, "video"))):
+                for frame in prefetch(read_video(source, description=description)):
                     batch.append(frame)
-                    if len(batch) >= converter.options.batch_size:
+                    if len(batch) >= options.batch_size:
                         flush()
-            except TruncatedMedia:
+            except DamagedMedia:
                 flush(final=True)
                 raise
             flush(final=True)
 
 
-def _image_output(folder: Path, source: Path) -> Path:
+def _image_output(folder: Path, source: Path, report: ConvertReport) -> Path:
     """An image keeps its format where that format can carry Content Credentials; others become PNG."""
     target = folder / source.name
-    return target if mime_type(target) is not None else target.with_suffix(".png")
+    if mime_type(target) is not None:
+        return target
+    report.notices.append(f"{source}: written as {target.with_suffix('.png').name} ({source.suffix} files cannot carry Content Credentials)")
+    return target.with_suffix(".png")
 
 
 def check_options(options: ConvertOptions) -> None:
@@ -254,7 +274,7 @@ def convert(
             task = progress.add_task(input_path.name, total=len(images)) if progress is not None else None
             for source in images:
                 try:
-                    _convert_image(source, _image_output(output, source.path), converter, gate, report)
+                    _convert_image(source, _image_output(output, source.path, report), converter, gate, report)
                 except ContentRefused as exc:
                     report.refused.append(str(exc))
                 if progress is not None and task is not None:
@@ -264,7 +284,7 @@ def convert(
         else:
             try:
                 _convert_video(input_path, output, converter, gate, report, progress)
-            except TruncatedMedia as exc:
+            except DamagedMedia as exc:
                 report.problem = f"{exc}; {report.frames} converted frames written to {output}"
     finally:
         converter.close()

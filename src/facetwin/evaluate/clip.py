@@ -10,7 +10,8 @@ mesh finds it in each video, averaged over tracks by their length.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,8 @@ from facetwin.faces.analyse import FaceAnalyser
 from facetwin.faces.identity import FaceEmbedder, IdentityMatch, identity_scores
 from facetwin.faces.regions import FACE_OVAL
 from facetwin.faces.tracks import LINK_IOU, IdentityTracker, iou
-from facetwin.media import MediaSource, read_frames
+from facetwin.media import DamagedMedia, Frame, MediaSource, read_frames
+from facetwin.scoring.expression import Expression, expression, fidelity, series
 
 TRACKED_FACES = 16  # faces followed per frame, as convert follows them
 
@@ -34,6 +36,8 @@ class ClipReport:
     jitter_output_px: float
     identity: dict[str, float]
     tracks: int = 0  # appearances of the person measured (faces followed from frame to frame)
+    expression: dict[str, object] = field(default_factory=dict)  # scoring.expression.Fidelity.to_json()
+    expression_series: dict[str, list[float | None]] = field(default_factory=dict)  # per frame, for the plot
 
 
 def _jitter(centres: list[np.ndarray]) -> float:
@@ -49,11 +53,24 @@ def _mean_jitter(tracks: dict[int, list[np.ndarray]]) -> float:
     return float(sum(v * n for v, n in values) / sum(n for _, n in values)) if values else float("nan")
 
 
+def _area(box: tuple[float, float, float, float]) -> float:
+    """Area of an (x, y, w, h) box in pixels²."""
+    return box[2] * box[3]
+
+
 def _hull_mask(shape: tuple[int, ...], meshes: list[np.ndarray]) -> np.ndarray:
     mask = np.zeros(shape[:2], np.uint8)
     for points in meshes:
         cv2.fillConvexPoly(mask, cv2.convexHull(points[list(FACE_OVAL), :2].round().astype(np.int32)), 1)
     return mask.astype(bool)
+
+
+def _until_damage(pairs: Iterator[tuple[Frame, Frame]]) -> Iterator[tuple[Frame, Frame]]:
+    """The pairs, ending quietly where a damaged source ends (convert kept the same frames and said so)."""
+    try:
+        yield from pairs
+    except DamagedMedia:
+        return
 
 
 def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, source_centroid: np.ndarray,
@@ -68,10 +85,12 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     centres_in: dict[int, list[np.ndarray]] = {}  # track -> face centre in each frame it was found
     centres_out: dict[int, list[np.ndarray]] = {}
     swapped: list[np.ndarray] = []
+    expressions_in: list[Expression | None] = []  # per frame: the largest measured face, source and swap
+    expressions_out: list[Expression | None] = []
     frames = with_face = 0
     try:
         pairs = zip(read_frames(MediaSource(source, "video")), read_frames(MediaSource(converted, "video")), strict=False)
-        for frame_in, frame_out in pairs:
+        for frame_in, frame_out in _until_damage(pairs):
             frames += 1
             found_in = analyser.locate(frame_in.rgb)
             meshes = [points for _, points in found_in]
@@ -90,11 +109,16 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
                 if previous is not None:
                     change_in += float(np.abs(current[0] - previous[0])[inside].mean())
                     change_out += float(np.abs(current[1] - previous[1])[inside].mean())
+            largest = max(chosen, key=lambda c: _area(c[0].box), default=None)
+            expressions_in.append(expression(largest[1]) if largest is not None else None)
+            expressions_out.append(None)
             for detection, points, track in chosen:
                 centres_in.setdefault(track, []).append(points[:, :2].mean(axis=0))
                 paired = max(found_out, key=lambda f: iou(f[0].box, detection.box), default=None)
                 if paired is None or iou(paired[0].box, detection.box) < LINK_IOU:
                     continue
+                if largest is not None and detection is largest[0]:
+                    expressions_out[-1] = expression(paired[1])
                 centres_out.setdefault(track, []).append(paired[1][:, :2].mean(axis=0))
                 if frames % 5 == 1:  # every 5th frame's swapped faces are enough for the identity figures
                     swapped.append(embedder.embed_in_frame(frame_out.rgb, [paired[1]])[0])
@@ -102,7 +126,10 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     finally:
         analyser.close()
     scores = identity_scores(np.array(swapped), target_centroid, source_centroid) if swapped else None
+    plotted = {f"{side}_{feature}": [None if not np.isfinite(v) else round(float(v), 4) for v in series(faces, feature)]
+               for side, faces in (("source", expressions_in), ("swap", expressions_out)) for feature in ("eyes", "mouth_open")}  # fmt: skip
     return ClipReport(
         frames, with_face, change_out / change_in if change_in else float("nan"), _mean_jitter(centres_in),
         _mean_jitter(centres_out), {} if scores is None else scores.__dict__, len(centres_in),
+        fidelity(expressions_in, expressions_out).to_json(), plotted,
     )

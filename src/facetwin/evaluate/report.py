@@ -52,6 +52,29 @@ def _bars(metrics: dict[str, Any]) -> str:
     return encoded
 
 
+def _expression_plot(series: dict[str, list[float | None]]) -> str:
+    """Eye openness and mouth openness of the source and the swap over the clip's frames."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    for axis, feature, label in ((axes[0], "eyes", "eye aspect ratio (both eyes)"), (axes[1], "mouth_open", "mouth open (inter-ocular)")):
+        for side, colour in (("source", "tab:blue"), ("swap", "tab:orange")):
+            values = [np.nan if v is None else v for v in series.get(f"{side}_{feature}", [])]
+            axis.plot(values, color=colour, linewidth=1, label=side)
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="upper right")
+    axes[1].set_xlabel("frame")
+    axes[0].set_title("Does the swap blink and speak when the source does?")
+    figure.tight_layout()
+    encoded = _png(figure)
+    plt.close(figure)
+    return encoded
+
+
 def _faces_grid(grid: dict[str, np.ndarray], path: Path) -> str:
     rows = []
     for side in ("a", "b"):
@@ -96,9 +119,18 @@ def write_report(out: Path, metrics: dict[str, Any], grid: dict[str, np.ndarray]
         _table("Expression and pose kept by the swap", held["expression"]),
     ]
     if metrics.get("clip"):
-        parts.append(_table(f"Converted clip: {metrics['clip']['source']}", {"clip": {k: v for k, v in metrics["clip"].items() if k not in ("identity", "source")}}))
-        if metrics["clip"].get("identity"):
-            parts.append(_table("Identity of the swapped faces in the clip", {"clip": metrics["clip"]["identity"]}))
+        clip = metrics["clip"]
+        skip = ("identity", "source", "expression", "expression_series")
+        parts.append(_table(f"Converted clip: {clip['source']}", {"clip": {k: v for k, v in clip.items() if k not in skip}}))
+        if clip.get("identity"):
+            parts.append(_table("Identity of the swapped faces in the clip", {"clip": clip["identity"]}))
+        if clip.get("expression"):
+            follow = clip["expression"]
+            parts.append(_table("Expression followed, frame by frame (correlation and mean absolute error, source against swap)",
+                                {"correlation": follow["correlation"], "mean abs error": follow["mean_abs_error"]}))
+            parts.append(f"<p>Blinks: {follow['reproduced_blinks']} of the source's {follow['source_blinks']} reproduced by the swap.</p>")
+        if clip.get("expression_series"):
+            parts.append(f"<img alt='expression over time' src='data:image/png;base64,{_expression_plot(clip['expression_series'])}'>")
     if losses_png is not None and losses_png.is_file():
         parts.append(f"<h2>Training</h2><img alt='loss curves' src='data:image/png;base64,{base64.b64encode(losses_png.read_bytes()).decode()}'>")
     parts.append(f"<h2>Held-out faces</h2><p>Each triple: source, rebuilt by its own decoder, swapped. A rows first, then B.</p>"

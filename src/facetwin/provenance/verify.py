@@ -15,11 +15,11 @@ from typing import Any
 
 from facetwin.errors import FacetwinError
 from facetwin.media import (
+    DamagedMedia,
     Frame,
     MediaError,
     MediaKind,
     MediaSource,
-    TruncatedMedia,
     collect_sources,
     read_frames,
     video_info,
@@ -96,7 +96,7 @@ def read_watermark(path: Path, kind: MediaKind, sampled: int = SAMPLED_FRAMES) -
             frames = read_frames(source, every=5)
         try:
             readings = [watermark.read(frame.rgb) for frame in frames]
-        except TruncatedMedia:
+        except DamagedMedia:
             pass  # read what decodes: a damaged copy of a marked video should still verify
     payloads = Counter(r.payload for r in readings if r.payload is not None)
     if not payloads:

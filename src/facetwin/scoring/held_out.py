@@ -31,6 +31,7 @@ from facetwin.faces.align import compose, crop_to_model_matrix, transform_points
 from facetwin.faces.identity import FaceEmbedder, identity_scores
 from facetwin.modeldir import ModelDir
 from facetwin.models.base import ModelSpec, SwapModel
+from facetwin.scoring.expression import Expression, expression, fidelity
 from facetwin.scoring.metrics import MeshReader, landmark_error, masked_l1, masked_psnr, masked_ssim, pose_error
 from facetwin.swapper import decode
 
@@ -197,14 +198,23 @@ class HeldOutEvaluator:
 
 def expression_scores(mesh: MeshReader, swapped: np.ndarray, sources: np.ndarray, boxes: list[Box]) -> dict[str, float]:
     """Mean mesh error (inter-ocular units) and head-pose error (degrees) of swaps against their sources,
-    and the share of faces where either mesh was not found."""
+    the share of faces where either mesh was not found, and per-feature expression fidelity over the faces
+    (scoring.expression: correlation and mean error of eye openness, mouth and gaze; closed-eye source
+    faces whose swap has its eyes closed too)."""
     errors, poses, missed = [], [], 0
+    on_sources: list[Expression | None] = []
+    on_swaps: list[Expression | None] = []
     for face, source, box in zip(swapped, sources, boxes, strict=True):
         on_swap, on_source = mesh.read(face, box), mesh.read(source, box)
+        on_sources.append(None if on_source is None else expression(on_source))
+        on_swaps.append(None if on_swap is None else expression(on_swap))
         if on_swap is None or on_source is None:
             missed += 1
             continue
         errors.append(landmark_error(on_swap, on_source))
         poses.append(pose_error(on_swap, on_source, mesh.size))
-    return {"landmark_error_iod": _mean(errors), "pose_error_deg": _mean(poses), "mesh_not_found": missed / max(len(boxes), 1)}
+    follow = fidelity(on_sources, on_swaps, min_frames=1)
+    return {"landmark_error_iod": _mean(errors), "pose_error_deg": _mean(poses), "mesh_not_found": missed / max(len(boxes), 1),
+            **{f"r_{k}": v for k, v in follow.correlation.items()}, **{f"mae_{k}": v for k, v in follow.mean_abs_error.items()},
+            "closed_eyes_source": float(follow.source_blinks), "closed_eyes_reproduced": float(follow.reproduced_blinks)}
 

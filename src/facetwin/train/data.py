@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from facetwin.errors import FacetwinError
 from facetwin.facepool import FacePool, model_view
 from facetwin.faces.align import compose, crop_to_model_matrix
 from facetwin.models.base import SIDES, ModelSpec
 from facetwin.options import AugmentSettings
+from facetwin.scoring.expression import expression, series
 from facetwin.train.augment import colour_jitter, jitter_matrix, random_warp
 
 
@@ -44,12 +46,47 @@ def make_sample(
     }
 
 
+BALANCES = ("none", "expression")
+BALANCE_POWER = 0.5  # a bin of n faces is drawn in proportion to n ** 0.5, not n: rare states come up more
+# often without a handful of faces being repeated until memorised
+
+
+def expression_bins(pool: FacePool) -> np.ndarray:
+    """Each face's expression bin (int, 0-26): eyes closed / half / open (mean EAR under 0.6, 0.8 of the
+    pool's 90th percentile, else open), mouth shut / parted / open (inner-lip gap under 0.05, 0.2
+    inter-ocular distances, else open) and gaze left / centre / right (more than 0.1 half eye-widths
+    from the pool's median)."""
+    faces = [expression(pool.points(i)) for i in range(len(pool))]
+    eyes = series(faces, "eyes")
+    open_level = float(np.nanpercentile(eyes, 90)) if len(eyes) else 1.0
+    eye_bin = np.digitize(eyes / open_level, [0.6, 0.8])
+    mouth_bin = np.digitize(series(faces, "mouth_open"), [0.05, 0.2])
+    gaze = series(faces, "gaze_x")
+    gaze_bin = np.digitize(gaze - np.nanmedian(gaze), [-0.1, 0.1])
+    return (eye_bin * 9 + mouth_bin * 3 + gaze_bin).astype(np.int64)
+
+
+def draw_weights(pool: FacePool, balance: str) -> np.ndarray | None:
+    """Cumulative draw probabilities over the pool's faces (float64, ending at 1), or None for uniform."""
+    if balance == "none":
+        return None
+    if balance != "expression":
+        raise FacetwinError(f"--balance is one of {', '.join(BALANCES)}, not {balance!r}")
+    bins = expression_bins(pool)
+    counts = np.bincount(bins)
+    weights = counts[bins].astype(np.float64) ** (BALANCE_POWER - 1)  # each bin's faces share count ** power
+    return np.cumsum(weights / weights.sum())
+
+
 class PairDataset(Dataset[dict[str, torch.Tensor]]):
     """Sample ``k`` is one augmented face of A and one of B, a pure function of (seed, k): keys
-    ``{side}_{source,target,mask,priority}`` (see ``make_sample``)."""
+    ``{side}_{source,target,mask,priority}`` (see ``make_sample``). With ``balance="expression"`` faces are
+    drawn by ``draw_weights`` instead of uniformly."""
 
-    def __init__(self, pools: dict[str, FacePool], spec: ModelSpec, seed: int, settings: AugmentSettings) -> None:
+    def __init__(self, pools: dict[str, FacePool], spec: ModelSpec, seed: int, settings: AugmentSettings,
+                 balance: str = "none") -> None:
         self.pools, self.spec, self.seed, self.settings = pools, spec, seed, settings
+        self.cumulative = {side: draw_weights(pool, balance) for side, pool in pools.items()}
 
     def __len__(self) -> int:  # samples are addressed by number, not enumerated
         return 1 << 62
@@ -59,7 +96,11 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
         for side_index, side in enumerate(SIDES):
             rng = np.random.default_rng([self.seed, side_index, k])
             pool = self.pools[side]
-            i = int(rng.integers(len(pool)))
+            cumulative = self.cumulative[side]
+            if cumulative is None:
+                i = int(rng.integers(len(pool)))
+            else:
+                i = min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(pool) - 1)
             sample = make_sample(pool.crop(i), pool.points(i), self.spec, rng, self.settings)
             item.update({f"{side}_{key}": torch.from_numpy(value) for key, value in sample.items()})
         return item

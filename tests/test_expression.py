@@ -1,0 +1,109 @@
+"""Expression fidelity (scoring.expression) on known cases from a real clip: cap13 blinks at frame 98."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facetwin.demo_data import DemoClips
+from facetwin.faces.analyse import FaceAnalyser
+from facetwin.media import MediaSource, read_frames
+from facetwin.scoring.expression import LEFT_EYE_EAR, RIGHT_EYE_EAR, Expression, blinks, expression, fidelity, series
+
+FIRST, LAST = 80, 120
+
+
+@pytest.fixture(scope="module")
+def frames(clips: DemoClips) -> list[np.ndarray]:
+    out = []
+    for frame in read_frames(MediaSource(clips.cap13, "video")):
+        if frame.index >= FIRST:
+            out.append(frame.rgb)
+        if frame.index == LAST:
+            return out
+    raise AssertionError("cap13 is shorter than expected")
+
+
+def _expressions(frames: list[np.ndarray]) -> tuple[list[Expression | None], list[np.ndarray | None]]:
+    analyser = FaceAnalyser(max_faces=1)
+    try:
+        meshes = [found[0][1] if (found := analyser.locate(f)) else None for f in frames]
+    finally:
+        analyser.close()
+    return [None if m is None else expression(m) for m in meshes], meshes
+
+
+def test_a_clip_against_itself_follows_perfectly(frames: list[np.ndarray]) -> None:
+    faces, _ = _expressions(frames)
+    assert all(f is not None for f in faces)
+    (first, last), = blinks(series(faces, "eyes"))
+    assert first + FIRST == 98 and 2 <= last - first + 1 <= 6, "cap13 blinks once, at frame 98"
+    result = fidelity(faces, faces)
+    assert result.source_blinks == result.reproduced_blinks == 1 and result.blink_share == 1.0
+    for feature, r in result.correlation.items():
+        assert r == pytest.approx(1.0) or math.isnan(r), feature
+    assert all(e == 0 for e in result.mean_abs_error.values())
+
+
+def test_eyes_painted_open_reproduce_no_blink(frames: list[np.ndarray]) -> None:
+    faces, meshes = _expressions(frames)
+    open_frame, open_mesh = frames[5], meshes[5]  # frame 85: eyes open
+    assert open_mesh is not None and faces[5] is not None and faces[5].eyes > 0.3
+    painted = []
+    for frame in frames:  # the head barely moves in these 1.6 s: paste frame 85's eyes in place
+        copy = frame.copy()
+        for eye in (RIGHT_EYE_EAR, LEFT_EYE_EAR):
+            x0, y0 = open_mesh[list(eye), :2].min(axis=0).astype(int) - 6
+            x1, y1 = open_mesh[list(eye), :2].max(axis=0).astype(int) + 6
+            copy[y0:y1, x0:x1] = open_frame[y0:y1, x0:x1]
+        painted.append(copy)
+    swap, _ = _expressions(painted)
+    result = fidelity(faces, swap)
+    assert result.source_blinks == 1 and result.reproduced_blinks == 0 and result.blink_share == 0.0
+    assert result.mean_abs_error["eye_right"] > 0.02 and result.mean_abs_error["eye_left"] > 0.02
+    assert result.correlation["mouth_open"] > 0.9 > result.correlation["eye_left"], "only the eyes were painted"
+
+
+def test_features_of_an_open_mouth_and_a_turned_gaze() -> None:
+    rest = np.zeros((478, 2))
+    rest[[RIGHT_EYE_EAR[0], RIGHT_EYE_EAR[3], LEFT_EYE_EAR[3], LEFT_EYE_EAR[0]], 0] = [0, 30, 70, 100]
+    for eye, centre in ((RIGHT_EYE_EAR, 15), (LEFT_EYE_EAR, 85)):
+        rest[list(eye[1:3]), 0], rest[list(eye[4:6]), 0] = centre, centre
+        rest[list(eye[1:3]), 1], rest[list(eye[4:6]), 1] = -5, 5  # lids 10 px apart over a 30 px eye
+    rest[[468, 473]] = [[15, 0], [85, 0]]
+    rest[[61, 291]] = [[30, 60], [70, 60]]
+    rest[[13, 14]] = [[50, 58], [50, 62]]
+    face = expression(rest)
+    assert face.eye_right == pytest.approx(10 / 30) and face.eye_left == pytest.approx(10 / 30)
+    assert face.mouth_open == pytest.approx(4 / 70) and face.mouth_width == pytest.approx(40 / 70)
+    assert face.gaze_x == pytest.approx(0) and face.gaze_y == pytest.approx(0)
+    moved = rest.copy()
+    moved[[468, 473], 0] += 7.5  # both irises half way to the image's right corners
+    assert expression(moved).gaze_x == pytest.approx(0.5)
+
+
+def test_expression_balance_draws_rare_states_more_often(small_sets: dict[str, Path]) -> None:
+    """The training draw (train.data, --balance expression): a pure function of the seed and the step, and
+    closed-eye or open-mouth faces come up more often than uniformly."""
+    from facetwin.facepool import load_pool
+    from facetwin.models.registry import build_model
+    from facetwin.options import AugmentSettings
+    from facetwin.train.data import PairDataset, draw_weights, expression_bins
+
+    pool = load_pool(small_sets["b"], 103)
+    bins = expression_bins(pool)
+    common = np.bincount(bins).argmax()
+    cumulative = draw_weights(pool, "expression")
+    assert cumulative is not None and cumulative[-1] == pytest.approx(1.0)
+    probability = np.diff(np.concatenate([[0.0], cumulative]))
+    rare = bins != common
+    assert rare.any(), "six seconds of talking hold more than one expression state"
+    assert probability[rare].sum() > rare.mean(), "rare states are drawn more often than their share"
+    spec = build_model("lightweight").spec
+    balanced = PairDataset({"a": pool, "b": pool}, spec, seed=0, settings=AugmentSettings(), balance="expression")
+    again = PairDataset({"a": pool, "b": pool}, spec, seed=0, settings=AugmentSettings(), balance="expression")
+    assert all(torch.equal(balanced[7][key], again[7][key]) for key in balanced[7])
