@@ -21,7 +21,8 @@ FLOORS = {
     "facetwin.media": 2, "facetwin.faces": 2, "facetwin.models": 2,
     "facetwin.faceset": 3, "facetwin.facecache": 3, "facetwin.facepool": 3, "facetwin.split": 3, "facetwin.checkpoint": 3,
     "facetwin.modeldir": 3, "facetwin.swapper": 3, "facetwin.scoring": 3, "facetwin.provenance": 3,
-    "facetwin.safety": 3, "facetwin.sheets": 3, "facetwin.curves": 3,
+    "facetwin.safety": 3, "facetwin.sheets": 3, "facetwin.curves": 3, "facetwin.identities": 3, "facetwin.curation": 3,
+    "facetwin.choice": 3,
     "facetwin.extract": 4, "facetwin.train": 4, "facetwin.convert": 4, "facetwin.evaluate": 4,
     "facetwin.cli": 5, "facetwin.demo": 5, "facetwin.studio": 5, "facetwin.pipeline": 5, "facetwin.__main__": 5,
     "facetwin": 1,  # the package itself: its version, nothing else (matches only itself)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
@@ -19,6 +20,7 @@ from facetwin import __version__
 from facetwin.convert.blend import BLEND_MODES
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES
+from facetwin.curation import MEASURES as SORT_MEASURES
 from facetwin.errors import FacetwinError
 from facetwin.models.registry import MODELS
 from facetwin.options import (
@@ -26,7 +28,9 @@ from facetwin.options import (
     ConvertOptions,
     EvaluateOptions,
     ExtractOptions,
+    PeopleOptions,
     RunOptions,
+    SortOptions,
     TrainConfig,
     help_of,
 )
@@ -34,7 +38,7 @@ from facetwin.options import default_of as default
 from facetwin.registry import Registry
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Swap faces in photos and video; label the result.")
-faceset_app = typer.Typer(no_args_is_help=True, help="Inspect face sets.")
+faceset_app = typer.Typer(no_args_is_help=True, help="Inspect and curate face sets.")
 app.add_typer(faceset_app, name="faceset")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -92,12 +96,17 @@ def extract(
     min_face: Annotated[int, typer.Option(min=0, help=help_of(ExtractOptions, "min_face"))] = default(ExtractOptions, "min_face"),
     max_faces: Annotated[int, typer.Option(min=1, help=help_of(ExtractOptions, "max_faces"))] = default(ExtractOptions, "max_faces"),
     size: Annotated[int, typer.Option(min=64, max=1024, help=help_of(ExtractOptions, "size"))] = default(ExtractOptions, "size"),
+    identity: Annotated[list[Path] | None, typer.Option(help=help_of(ExtractOptions, "identity"))] = None,
+    not_identity: Annotated[list[Path] | None, typer.Option(help=help_of(ExtractOptions, "not_identity"))] = None,
+    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ExtractOptions, "identity_distance", True))] = default(ExtractOptions, "identity_distance"),
 ) -> None:
-    """Detect, landmark and align faces into a face set. Re-running skips frames already done."""
+    """Detect, landmark and align faces into a face set, each with its identity. Re-running skips frames already done."""
     from facetwin.extract import extract as run_extract
     from facetwin.progress import make_progress
 
-    options = ExtractOptions(every=every, min_face=min_face, max_faces=max_faces, size=size)
+    options = ExtractOptions(every=every, min_face=min_face, max_faces=max_faces, size=size,
+                             identity=tuple(map(str, identity or ())), not_identity=tuple(map(str, not_identity or ())),
+                             identity_distance=identity_distance)  # fmt: skip
     with make_progress("frames", err) as progress:
         report = run_extract(inputs, output, options, progress)
     for result in report.results:
@@ -106,7 +115,9 @@ def extract(
     faces = sum(r.faces for r in report.results)
     frames = sum(r.frames for r in report.results)
     skipped = sum(r.already_done for r in report.results)
-    out.print(f"{faces} faces from {frames} frames into {output}" + (f" ({skipped} frames done before)" if skipped else ""))
+    left_out = sum(r.left_out for r in report.results)
+    out.print(f"{faces} faces from {frames} frames into {output}" + (f" ({skipped} frames done before)" if skipped else "")
+              + (f"; {left_out} faces of other people left out" if left_out else ""))
     if report.exit_code:
         refused = [r for r in report.results if r.refused]
         message = report.fatal or (f"{len(refused)} file(s) refused by the content gate" if refused else "nothing could be extracted")
@@ -132,11 +143,161 @@ def faceset_info(
             out.print(table)
             if store.pruned:
                 out.print(f"{store.pruned} faces whose crops were deleted were dropped from the set")
+            rows = store.identity_rows()
+            if rows:
+                out.print(f"identities: {sum(r.identity is not None for r in rows)} of {len(rows)} faces"
+                          " (facetwin faceset identities fills the rest and groups them by person)")
+            dropped = store.dropped()
+            if dropped:
+                reasons = Counter(d.reason for d in dropped)
+                out.print(f"{len(dropped)} dropped faces in {store.dropped_dir} ("
+                          + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+                          + "): facetwin faceset restore brings them back, purge deletes them")
             if any(r.faces for r in counts):
                 written = contact_sheet(store, sheet or faceset / "contact_sheet.png")
                 out.print(f"contact sheet: {written}")
     except (FacetwinError, OSError) as exc:
         raise fail(str(exc)) from exc
+
+
+@faceset_app.command("identities")
+def faceset_identities(
+    faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
+    drop: Annotated[list[int] | None, typer.Option(help="Drop the faces of person N, as the last listing numbered them (repeat for more).")] = None,
+    keep: Annotated[list[int] | None, typer.Option(help="Drop the faces of every person but N (repeat for more).")] = None,
+    distance: Annotated[float, typer.Option(min=0.0, help=help_of(PeopleOptions, "distance", True))] = default(PeopleOptions, "distance"),
+) -> None:
+    """Group the faces by person (computing missing identities first) and write a contact sheet per person
+    to FACESET/identities/; with --drop or --keep, drop people's faces (recoverably: see restore)."""
+    from facetwin.faceset import FaceSet
+    from facetwin.identities import drop_people, fill_identities, group_people, person_sheets, save_people
+    from facetwin.progress import make_progress
+
+    if drop and keep:
+        raise fail("give --drop or --keep, not both")
+    try:
+        with FaceSet(faceset) as store:
+            if drop or keep:
+                count = drop_people(store, drop or keep or [], keep=bool(keep))
+                out.print(f"dropped {count} faces into {store.dropped_dir} (facetwin faceset restore {faceset} brings them back)")
+                return
+            with make_progress("faces", err) as progress:
+                task = progress.add_task("identities", total=None)
+                fill_identities(store, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            people = group_people(store, distance)
+            if not people:
+                raise fail(f"{faceset}: the face set holds no faces")
+            save_people(store, people)
+            sheets = person_sheets(store, people, faceset / "identities")
+            table = Table("person", "faces", "sources", title=f"{faceset}: {len(people)} people")
+            table.add_column("sheet", overflow="fold")
+            for person, sheet in zip(people, sheets[1:], strict=True):
+                sources = ", ".join(f"{Path(p).name} {n}" for p, n in person.sources.items())
+                table.add_row(str(person.number), str(len(person.face_ids)), sources, str(sheet))
+            out.print(table)
+            out.print(f"all people: {sheets[0]}; drop one with facetwin faceset identities {faceset} --drop N")
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@faceset_app.command("sort")
+def faceset_sort(
+    faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
+    by: Annotated[str, typer.Option(help=f"{help_of(SortOptions, 'by')} One of: {', '.join(SORT_MEASURES)}.")] = default(SortOptions, "by"),
+    show: Annotated[int, typer.Option(min=1, help=help_of(SortOptions, "show", True))] = default(SortOptions, "show"),
+    drop_worst: Annotated[int, typer.Option(min=0, help=help_of(SortOptions, "drop_worst"))] = default(SortOptions, "drop_worst"),
+    drop: Annotated[list[int] | None, typer.Option(help="Drop the face at this rank of the last review sheet of --by (repeat for more).")] = None,
+    drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help=help_of(SortOptions, "drop_duplicates"))] = default(SortOptions, "drop_duplicates"),
+) -> None:
+    """Order the faces by a measure, worst first, into a review sheet (FACESET/review/BY.png, and every
+    face's rank in BY.tsv); drop the worst, the ranks you pick, or the near-duplicates (recoverably)."""
+    from facetwin.curation import NEAR_DUPLICATE, ranked_from_review, redundancy, review_order, write_review
+    from facetwin.faceset import FaceSet
+    from facetwin.progress import make_progress
+
+    if by not in SORT_MEASURES:
+        raise fail(f"--by is one of {', '.join(SORT_MEASURES)}, not {by!r}")
+    try:
+        with FaceSet(faceset) as store:
+            if drop:
+                ranked = {r.rank: r.filename for r in ranked_from_review(faceset / "review", by)}
+                missing = [rank for rank in drop if rank not in ranked]
+                if missing:
+                    raise fail(f"no rank {', '.join(map(str, missing))} on the last --by {by} review ({len(ranked)} faces)")
+                count = store.drop([ranked[rank] for rank in drop], f"sort --by {by}: picked")
+                out.print(f"dropped {count} faces into {store.dropped_dir} (facetwin faceset restore {faceset} brings them back)")
+                return
+            with make_progress("faces", err) as progress:
+                task = progress.add_task(f"measuring {by}", total=None)
+                report = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
+                ranked_now = review_order(store, by, report)
+                duplicates: list[str] = []
+                if drop_duplicates:
+                    records = store.faces()
+                    values = redundancy(store, records, report)
+                    duplicates = [r.filename for r, v in zip(records, values, strict=True) if v < NEAR_DUPLICATE]
+            sheet, table = write_review(store, by, ranked_now, faceset / "review", show, drop_worst)
+            out.print(f"{len(ranked_now)} faces by {by}, {SORT_MEASURES[by].worst}: sheet {sheet}, every rank in {table}")
+            for r in ranked_now[:5]:
+                out.print(f"  {r.rank:>4}  {r.filename}  {r.value:.4g}")
+            dropped = 0
+            if drop_worst:
+                dropped += store.drop([r.filename for r in ranked_now[:drop_worst]], f"sort --by {by}: worst {drop_worst}")
+            if duplicates:
+                dropped += store.drop(duplicates, "near-duplicate")
+            if drop_worst or drop_duplicates:
+                out.print(f"dropped {dropped} faces into {store.dropped_dir}" + (f" ({len(duplicates)} near-duplicates)" if drop_duplicates else "")
+                          + f"; facetwin faceset restore {faceset} brings them back")
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@faceset_app.command("drop")
+def faceset_drop(
+    faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
+    faces: Annotated[list[str], typer.Argument(help="Crop file names (as in FACESET/faces/).")],
+) -> None:
+    """Drop faces from the set, recoverably: their crops move to FACESET/dropped/ until restored or purged.
+    (Deleting a crop from FACESET/faces/ drops a face for good.)"""
+    from facetwin.faceset import FaceSet
+
+    try:
+        with FaceSet(faceset) as store:
+            count = store.drop([Path(name).name for name in faces], "by hand")
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"dropped {count} of {len(faces)} faces into {faceset / 'dropped'}")
+    if count < len(faces):
+        notice(f"{len(faces) - count} of the names given are not faces in the set")
+
+
+@faceset_app.command("restore")
+def faceset_restore(
+    faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
+    faces: Annotated[list[str] | None, typer.Argument(help="Crop file names to bring back (default: every dropped face).")] = None,
+) -> None:
+    """Bring dropped faces back into the set."""
+    from facetwin.faceset import FaceSet
+
+    try:
+        with FaceSet(faceset) as store:
+            count = store.restore([Path(name).name for name in faces] if faces else None)
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"restored {count} faces")
+
+
+@faceset_app.command("purge")
+def faceset_purge(faceset: Annotated[Path, typer.Argument(help="Face set folder.")]) -> None:
+    """Delete the dropped faces for good (their rows and their crops in FACESET/dropped/)."""
+    from facetwin.faceset import FaceSet
+
+    try:
+        with FaceSet(faceset) as store:
+            count = store.purge()
+    except (FacetwinError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"purged {count} dropped faces")
 
 
 @app.command()
@@ -225,6 +386,9 @@ def convert(
     batch_size: Annotated[int, typer.Option(min=1, help=help_of(ConvertOptions, "batch_size"))] = default(ConvertOptions, "batch_size"),
     device: Annotated[str, typer.Option(help=help_of(ConvertOptions, "device"))] = default(ConvertOptions, "device"),
     precision: Annotated[str, typer.Option(help=help_of(ConvertOptions, "precision"))] = default(ConvertOptions, "precision"),
+    identity: Annotated[list[Path] | None, typer.Option(help=help_of(ConvertOptions, "identity"))] = None,
+    all_faces: Annotated[bool, typer.Option("--all-faces", help=help_of(ConvertOptions, "all_faces"))] = default(ConvertOptions, "all_faces"),
+    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ConvertOptions, "identity_distance", True))] = default(ConvertOptions, "identity_distance"),
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
@@ -232,7 +396,8 @@ def convert(
     rotation, colours, alpha, timing, every audio and subtitle stream), and each change facetwin has to
     make is said in a one-line notice.
 
-    Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
+    Only the faces of the person the model replaces are swapped (B's for b2a), followed from frame to
+    frame; --identity REF picks another person, --all-faces everyone. Every output is labelled as synthetic (watermark and signed Content Credentials; see `facetwin
     verify`), and sexually explicit input is refused."""
     from facetwin.convert.run import convert as run_convert
     from facetwin.progress import make_progress
@@ -240,18 +405,23 @@ def convert(
 
     if (sign_cert is None) != (sign_key is None):
         raise fail("--sign-cert and --sign-key go together")
+    if identity and all_faces:
+        raise fail("give --identity or --all-faces, not both")
     try:
-        identity = SigningIdentity.from_files(sign_cert, sign_key) if sign_cert and sign_key else None
+        signer = SigningIdentity.from_files(sign_cert, sign_key) if sign_cert and sign_key else None
         blending = BlendOptions(chosen(mask), erode, feather, chosen(colour), chosen(blend))
-        options = ConvertOptions(direction, blending, crf, side_by_side, batch_size, smooth, max_faces, device, precision)
+        options = ConvertOptions(direction, blending, crf, side_by_side, batch_size, smooth, max_faces, device, precision,
+                                 tuple(map(str, identity or ())), all_faces, identity_distance)  # fmt: skip
         with make_progress("frames", err) as progress:
-            report = run_convert(input_path, model_dir, output, options, progress, identity)
+            report = run_convert(input_path, model_dir, output, options, progress, signer)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
     for problem in report.notices + ([report.problem] if report.problem else []) + report.refused:
         notice(problem)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
-              f" {report.passed_through} without a face passed through unchanged;"
+              f" {report.passed_through} without a face passed through unchanged"
+              + (f" ({report.others} other {'person' if report.others == 1 else 'people'} left as they are)" if report.others else "")
+              + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames == 0:
         raise fail(f"{input_path}: nothing could be converted")
@@ -305,14 +475,22 @@ def evaluate(
     direction: Annotated[str, typer.Option(help=help_of(EvaluateOptions, "direction"))] = default(EvaluateOptions, "direction"),
     device: Annotated[str, typer.Option(help=help_of(EvaluateOptions, "device"))] = default(EvaluateOptions, "device"),
     faces: Annotated[int, typer.Option(min=2, help=help_of(EvaluateOptions, "faces"))] = default(EvaluateOptions, "faces"),
+    identity: Annotated[list[Path] | None, typer.Option(help=help_of(EvaluateOptions, "identity"))] = None,
+    all_faces: Annotated[bool, typer.Option("--all-faces", help=help_of(EvaluateOptions, "all_faces"))] = default(EvaluateOptions, "all_faces"),
 ) -> None:
-    """Measure swap quality on the held-out faces (and a clip): reconstruction, identity, expression, pose."""
+    """Measure swap quality on the held-out faces (and a clip): reconstruction, identity, expression, pose.
+
+    With --video, the clip is converted as convert would (the model's source person, --identity's, or
+    --all-faces) and only the swapped faces are measured."""
     from facetwin.pipeline import evaluate_model
     from facetwin.progress import make_progress
 
+    if identity and all_faces:
+        raise fail("give --identity or --all-faces, not both")
+    options = EvaluateOptions(faces, direction, device, tuple(map(str, identity or ())), all_faces)
     try:
         with make_progress("frames", err) as progress:
-            metrics, report = evaluate_model(model_dir, output, video, EvaluateOptions(faces, direction, device), progress)
+            metrics, report = evaluate_model(model_dir, output, video, options, progress)
     except FacetwinError as exc:
         raise fail(str(exc)) from exc
     held = metrics["held_out"]
@@ -332,7 +510,7 @@ def evaluate(
     out.print(table)
     if metrics.get("clip"):
         clip = metrics["clip"]
-        out.print(f"clip {clip['source']}: flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
+        out.print(f"clip {clip['source']}: {clip['tracks']} face tracks measured, flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
                   f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
         follow = clip.get("expression") or {}
         if follow:

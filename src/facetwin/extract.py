@@ -17,6 +17,9 @@ from facetwin.background import BackgroundWorker
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import sharpness
 from facetwin.faces.analyse import FaceAnalyser
+from facetwin.faces.identity import FaceEmbedder, IdentityMatch
+from facetwin.faces.picking import WIDE_SEARCH, FacePicker
+from facetwin.faces.references import reference_embeddings
 from facetwin.faceset import FaceSet, NewFace
 from facetwin.media import (
     DamagedMedia,
@@ -41,6 +44,7 @@ class SourceResult:
     already_done: int = 0
     frames_with_face: int = 0
     faces: int = 0
+    left_out: int = 0  # faces not kept because of --identity / --not-identity
     problem: str | None = None
     refused: bool = False
     notices: list[str] = field(default_factory=list)  # how the frames were read, where that changed them (HDR, bit depth)
@@ -81,6 +85,12 @@ def extract(
     BackgroundWorker around ``FaceSet.add_frame``).
     """
     report = ExtractReport()
+    try:
+        embedder = FaceEmbedder()
+        picker = _picker(embedder, options)
+    except FacetwinError as exc:
+        report.fatal = str(exc)
+        return report
     collected = collect_sources(inputs)
     report.results.extend(SourceResult(Path(e.split(": ")[0]), problem=e) for e in collected.errors)
     if not collected.sources:
@@ -91,7 +101,9 @@ def extract(
     except FacetwinError as exc:
         report.fatal = str(exc)
         return report
-    analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=options.max_faces)
+    picker.number_tracks_from(faceset.next_track())
+    search = max(options.max_faces, WIDE_SEARCH) if picker.filters else options.max_faces
+    analyser = FaceAnalyser(size=options.size, min_face=options.min_face, max_faces=search)
     gate = ContentGate()
     try:
         with BackgroundWorker(faceset.add_frame, name="facetwin-store") as store:
@@ -100,7 +112,8 @@ def extract(
                 report.results.append(result)
                 try:
                     gate.check(source, every=options.every)
-                    _extract_source(source, faceset, store, analyser, options, result, progress)
+                    picker.start_source()
+                    _extract_source(source, faceset, store, analyser, picker, options, result, progress)
                 except ContentRefused as exc:
                     result.problem, result.refused = str(exc), True
                     continue
@@ -108,7 +121,8 @@ def extract(
                     result.problem = str(exc)
                 store.drain()
                 if result.problem is None and result.frames and not result.faces and not result.already_done:
-                    result.problem = f"{source.path}: no face found"
+                    result.problem = f"{source.path}: no face found" + (
+                        f" that --identity / --not-identity keep ({result.left_out} left out)" if result.left_out else "")
     except FacetwinError as exc:  # the face set itself failed (disk full, removed): stop, keep what is committed
         report.fatal = str(exc)
     finally:
@@ -117,11 +131,22 @@ def extract(
     return report
 
 
+def _picker(embedder: FaceEmbedder, options: ExtractOptions) -> FacePicker:
+    """The face picker for ``options``: the reference images read and embedded (FacetwinError if one is bad)."""
+    keep = leave = None
+    if options.identity:
+        keep = IdentityMatch(reference_embeddings(options.identity, embedder), options.identity_distance)
+    if options.not_identity:
+        leave = IdentityMatch(reference_embeddings(options.not_identity, embedder), options.identity_distance)
+    return FacePicker(embedder, keep, leave)
+
+
 def _extract_source(
     source: MediaSource,
     faceset: FaceSet,
     store: BackgroundWorker,
     analyser: FaceAnalyser,
+    picker: FacePicker,
     options: ExtractOptions,
     result: SourceResult,
     progress: Progress | None,
@@ -142,9 +167,13 @@ def _extract_source(
     frames = read_video(source.path, every, done, description) if description is not None else read_frames(source, skip=done)
     for frame in prefetch(frames):
         faces = analyser.analyse(frame.rgb)
+        left_out = picker.left_out
+        picked = picker.pick(frame.seconds, faces)[: options.max_faces]
+        result.left_out += picker.left_out - left_out
         stored = [
-            NewFace(f.detection, f.landmarks, f.aligned.frame_to_crop, f.aligned.crop, sharpness(f.aligned.crop))
-            for f in faces
+            NewFace(f.detection, f.landmarks, f.aligned.frame_to_crop, f.aligned.crop, sharpness(f.aligned.crop),
+                    who.embedding, who.exact, who.track)
+            for f, who in ((p.face, p.identity) for p in picked)
         ]
         store.put(source_id, frame.index, frame.seconds, stored)
         result.frames += 1

@@ -10,6 +10,7 @@ Layout (nothing outside this module spells it out)::
       quality.csv          train --evaluate-every: identity and reconstruction metrics
       runs.jsonl           one line per training run: when, from which iteration, settings changed
       tb/                  TensorBoard events
+      people.json          who A and B are: each side's identity centre (dlib, 128-d), made on first use
 
 Format versions: 1 had no ``format_version`` (before 2026-11-30) and is migrated in place, atomically,
 on first open, taking the current mean-face template as the one it was aligned with (it was the only
@@ -24,7 +25,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from facetwin.atomic import write_json_atomically
 from facetwin.errors import FacetwinError
@@ -32,6 +35,9 @@ from facetwin.facepool import SplitPool, load_pool, split_pool, working_size
 from facetwin.faces.align import mean_face_sha256
 from facetwin.models.registry import MODELS
 from facetwin.options import TrainConfig, fixed_settings
+
+if TYPE_CHECKING:
+    from facetwin.faces.identity import FaceEmbedder
 
 MODEL_FORMAT = 2
 SIDES = ("a", "b")
@@ -58,6 +64,7 @@ class ModelDir:
         self.quality_csv = self.root / "quality.csv"
         self.runs_log = self.root / "runs.jsonl"
         self.tb_dir = self.root / "tb"
+        self.people_path = self.root / "people.json"
 
     def __repr__(self) -> str:
         return f"ModelDir({str(self.root)!r})"
@@ -152,6 +159,25 @@ class ModelDir:
         return float(read_state(found[-1]).get("train_seconds", 0.0)) if found else 0.0
 
     # faces -------------------------------------------------------------------------------------------
+
+    def people(self, embedder: FaceEmbedder | None = None) -> dict[str, np.ndarray]:
+        """Who A and B are: side -> the identity centre (128 float32) of the main person among that side's
+        training faces (``identities.training_centre``). Computed from the face sets on first use (their
+        missing identities filled) and kept in people.json. Raises FacetwinError when it is not kept yet
+        and a face set cannot be read."""
+        if self.people_path.is_file():
+            try:
+                data = json.loads(self.people_path.read_text())
+                return {side: np.array(data["centres"][side], np.float32) for side in SIDES}
+            except (OSError, ValueError, KeyError) as exc:
+                raise FacetwinError(f"{self.people_path}: unreadable ({exc}); delete it to compute it again") from exc
+        from facetwin.identities import training_centre
+
+        config = self.read_config()
+        centres = {side: training_centre(self.faceset(side, config), config.seed, config.holdout, embedder) for side in SIDES}
+        write_json_atomically(self.people_path, {"centres": {side: [round(float(v), 7) for v in c] for side, c in centres.items()},
+                                                 "facesets": {side: str(self.faceset(side, config)) for side in SIDES}})
+        return centres
 
     def faceset(self, side: str, config: TrainConfig | None = None) -> Path:
         config = config or self.read_config()

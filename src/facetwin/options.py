@@ -50,6 +50,26 @@ class ExtractOptions:
     min_face: int = setting(40, "Ignore faces smaller than this many pixels.")
     max_faces: int = setting(4, "At most this many faces per frame, largest first.")
     size: int = setting(256, "Aligned crop size in pixels.")
+    identity: tuple[str, ...] = setting((), "Keep only the faces of the person in this reference image (repeat for more images).")
+    not_identity: tuple[str, ...] = setting((), "Leave out the faces of the person in this reference image (repeat for more).")
+    identity_distance: float = setting(0.6, "Largest identity distance (dlib) from a reference that counts as the same person.")
+
+
+@dataclass(frozen=True)
+class PeopleOptions:
+    """``facetwin faceset identities``: how faces are grouped into people."""
+
+    distance: float = setting(0.5, "A track joins a person whose centre is within this identity distance (dlib units).")
+
+
+@dataclass(frozen=True)
+class SortOptions:
+    """``facetwin faceset sort``: the review order and what to drop from it."""
+
+    by: str = setting("blur", "What to sort by, worst first.")
+    show: int = setting(200, "Faces on the review sheet.")
+    drop_worst: int = setting(0, "Drop the N worst faces of this order (recoverably).")
+    drop_duplicates: bool = setting(False, "Drop every face that is a near-duplicate of one before it (recoverably).")
 
 
 @dataclass(frozen=True)
@@ -127,9 +147,12 @@ class ConvertOptions:
     side_by_side: bool = setting(False, "Write original and swapped side by side.")
     batch_size: int = setting(16, "Faces per model call (11.3 ms a face at 16, 12.4 at 8: bf16, 2 cores).")
     smooth: bool = setting(True, "Smooth landmarks over time (One-Euro filter).")
-    max_faces: int = setting(1, "Swap at most this many faces per frame, largest first.")
+    max_faces: int = setting(8, "Swap at most this many faces per frame, largest first.")
     device: str = setting("auto", "auto, cpu or cuda.")
     precision: str = setting("auto", "auto, fp32, bf16 or fp16.")
+    identity: tuple[str, ...] = setting((), "Swap the person in this reference image instead of the model's (repeat for more images).")
+    all_faces: bool = setting(False, "Swap every face, whoever it is.")
+    identity_distance: float = setting(0.6, "Largest identity distance (dlib) from the person that counts as them.")
 
 
 @dataclass(frozen=True)
@@ -137,3 +160,5 @@ class EvaluateOptions:
     faces: int = setting(64, "Held-out faces per identity to score.")
     direction: str = setting("a2b", "For --video: a2b (the clip shows A) or b2a.")
     device: str = setting("auto", "auto, cpu or cuda.")
+    identity: tuple[str, ...] = setting((), "For --video: swap and measure the person in this reference image.")
+    all_faces: bool = setting(False, "For --video: swap and measure every face.")

@@ -37,3 +37,19 @@ def contact_sheet(faceset: FaceSet, path: str | os.PathLike[str], count: int = 6
     images = [faceset.load_crop(r) for r in chosen]
     labels = [f"{Path(r.source).stem[:5]}#{r.frame_index}" for r in chosen]
     return write_image(path, grid(images, columns=8, tile=tile, labels=labels))
+
+
+def face_sheet(faceset: FaceSet, filenames: Sequence[str], path: str | os.PathLike[str], labels: Sequence[str] | None = None,
+               columns: int = 8, tile: int = 96) -> Path:  # fmt: skip
+    """Write the faces with these crop file names, in this order, as a grid (RGB PNG, ``tile`` px a face),
+    each labelled with ``labels`` or else its source and frame. Raises ValueError for no faces."""
+    records = faceset.records_for(list(filenames))
+    if not records:
+        raise ValueError(f"{faceset.root}: none of these faces is in the set")
+    if labels is None:
+        labels = [f"{Path(r.source).stem[:5]}#{r.frame_index}" for r in records]
+    elif len(records) != len(filenames):
+        kept = {r.filename for r in records}
+        labels = [label for name, label in zip(filenames, labels, strict=True) if name in kept]
+    images = [faceset.load_crop(r) for r in records]
+    return write_image(path, grid(images, columns=columns, tile=tile, labels=labels))

@@ -19,13 +19,15 @@ import numpy as np
 from rich.progress import Progress, TaskID
 
 from facetwin.background import BackgroundWorker
+from facetwin.choice import choose_faces
 from facetwin.convert.blend import BLEND_MODES, paste
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES
-from facetwin.convert.smooth import OneEuroFilter
+from facetwin.convert.tracking import FaceFollower, FollowCounts, FollowedFace
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
 from facetwin.faces.analyse import FaceAnalyser
+from facetwin.faces.identity import FaceEmbedder, IdentityMatch
 from facetwin.media import (
     DamagedMedia,
     Frame,
@@ -46,6 +48,7 @@ from facetwin.safety.gate import ContentGate, ContentRefused, FrameScreen
 from facetwin.swapper import TARGET_SIDE, Swapper
 
 ALIGN_SIZE = 256  # the aligned crop convert aligns to (the model's coverage is cut from it)
+TRACKED_FACES = 16  # faces followed per frame (then chosen by identity and --max-faces)
 
 
 @dataclass
@@ -57,69 +60,91 @@ class ConvertReport:
     problem: str | None = None
     refused: list[str] = field(default_factory=list)
     watermark: str = ""
-    notices: list[str] = field(default_factory=list)  # one line for each thing written differently from the input
+    notices: list[str] = field(default_factory=list)  # one line for each thing written differently from the input or asked
+    tracks: int = 0  # faces followed and swapped (one per person and appearance)
+    others: int = 0  # tracks of other people, left unswapped
+    filled: int = 0  # faces swapped in frames where detection missed them (between two frames that found them)
 
     @property
     def passed_through(self) -> int:
         return self.frames - self.swapped_frames
 
 
-class _Tracks:
-    """One One-Euro filter per face slot (largest face first), reset when that slot is empty."""
+@dataclass(frozen=True)
+class Converted:
+    """One frame done: the frame as read, the frame to write, and how many faces were swapped in it."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.filters: dict[int, OneEuroFilter] = {}
-
-    def smooth(self, slot: int, landmarks: np.ndarray, seconds: float) -> np.ndarray:
-        if not self.enabled:
-            return landmarks
-        return self.filters.setdefault(slot, OneEuroFilter())(landmarks, seconds).astype(np.float32)
-
-    def forget_from(self, slot: int) -> None:
-        for key in [k for k in self.filters if k >= slot]:
-            del self.filters[key]
+    frame: Frame
+    rgb: np.ndarray
+    faces: int
 
 
 class FrameConverter:
-    """Swaps the faces of frames handed in batches; keeps the temporal state of one stream."""
+    """Swaps the faces of frames handed in batches; keeps the temporal state of one stream (its tracks).
 
-    def __init__(self, swapper: Swapper, options: ConvertOptions, labeller: Labeller) -> None:
-        self.swapper, self.options, self.labeller = swapper, options, labeller
-        self.analyser = FaceAnalyser(size=ALIGN_SIZE, max_faces=options.max_faces)
-        self.tracks = _Tracks(options.smooth)
+    ``choice``: whose faces to swap (None: everyone). Faces are followed along tracks
+    (``convert.tracking``), so a frame comes back from ``push`` up to ``tracking.MAX_GAP`` frames after it
+    went in; ``finish`` returns the rest."""
+
+    def __init__(self, swapper: Swapper, options: ConvertOptions, labeller: Labeller, choice: IdentityMatch | None = None,
+                 embedder: FaceEmbedder | None = None) -> None:  # fmt: skip
+        self.swapper, self.options, self.labeller, self.choice = swapper, options, labeller, choice
+        self.analyser = FaceAnalyser(size=ALIGN_SIZE, max_faces=max(options.max_faces, TRACKED_FACES))
+        self.embedder = embedder or FaceEmbedder()
+        self.follower = self._follower()
+        self.counts = FollowCounts()
         self.screen: FrameScreen | None = None
 
+    def _follower(self) -> FaceFollower[Frame]:
+        return FaceFollower(self.embedder, self.choice, self.options.smooth, self.options.max_faces)
+
     def start(self, screen: FrameScreen) -> None:
-        """A new source: forget the last one's motion, and check its frames with this screen."""
-        self.tracks = _Tracks(self.options.smooth)
+        """A new source: forget the last one's tracks, and check its frames with this screen."""
+        self.follower = self._follower()
         if self.screen is not None:
             self.screen.close()
         self.screen = screen
 
     def convert_batch(self, frames: list[Frame]) -> list[tuple[np.ndarray, int]]:
-        """Return (output frame, faces swapped) for each input frame, in order."""
+        """Return (output frame, faces swapped) for each of these frames, in order: the whole stream."""
+        done = self.push(frames) + self.finish()
+        return [(c.rgb, c.faces) for c in done]
+
+    def push(self, frames: list[Frame]) -> list[Converted]:
+        """Take the next frames of the stream; return the frames that are done, in order."""
         if self.screen is not None:
             self.screen.add(frames)
-        found: list[list[np.ndarray]] = []  # per frame, the smoothed landmarks of each face
+        ready = []
         for frame in frames:
-            faces = self.analyser.locate(frame.rgb)
-            self.tracks.forget_from(len(faces))
-            found.append([self.tracks.smooth(i, points, frame.seconds) for i, (_, points) in enumerate(faces)])
-        jobs = [(fi, points) for fi, faces in enumerate(found) for points in faces]
+            ready += self.follower.push(frame, frame.seconds, frame.rgb, self.analyser.locate(frame.rgb))
+        return self._swap(ready)
+
+    def finish(self) -> list[Converted]:
+        """The frames still held at the end of the stream; the next frames start a new one."""
+        done = self._swap(self.follower.finish())
+        counts = self.follower.counts
+        self.counts.tracks |= counts.tracks
+        self.counts.others |= counts.others
+        self.counts.filled += counts.filled
+        self.follower = self._follower()
+        return done
+
+    def _swap(self, ready: list[tuple[Frame, list[FollowedFace]]]) -> list[Converted]:
+        jobs = [(fi, face.landmarks) for fi, (_, faces) in enumerate(ready) for face in faces]
         swapped = self.swapper.swap(
-            [frames[fi].rgb for fi, _ in jobs],
+            [ready[fi][0].rgb for fi, _ in jobs],
             [alignment_matrix(points, ALIGN_SIZE) for _, points in jobs],
             ALIGN_SIZE,
             self.options.direction,
         )
-        outputs = [frame.rgb for frame in frames]
+        outputs = [frame.rgb for frame, _ in ready]
         for (fi, points), result in zip(jobs, swapped, strict=True):
             outputs[fi] = paste(outputs[fi], result, points, self.options.blend)
         if self.options.side_by_side:
-            outputs = [np.hstack([frame.rgb, out]) for frame, out in zip(frames, outputs, strict=True)]
+            outputs = [np.hstack([frame.rgb, out]) for (frame, _), out in zip(ready, outputs, strict=True)]
         return [
-            (self.labeller.mark(out) if faces else out, len(faces)) for out, faces in zip(outputs, found, strict=True)
+            Converted(frame, self.labeller.mark(out) if faces else out, len(faces))
+            for (frame, faces), out in zip(ready, outputs, strict=True)
         ]
 
     def close(self) -> None:
@@ -177,14 +202,15 @@ def _write_video(source: Path, description: VideoDescription, writer: VideoWrite
         with BackgroundWorker(writer.write, depth=32, name="facetwin-encode") as encoder:
             batch: list[Frame] = []
 
-            def flush() -> None:
-                for frame, (out, faces) in zip(batch, converter.convert_batch(batch), strict=True):
-                    encoder.put(out, frame.pts)
+            def flush(final: bool = False) -> None:
+                done = converter.push(batch) + (converter.finish() if final else [])
+                for converted in done:
+                    encoder.put(converted.rgb, converted.frame.pts)
                     report.frames += 1
-                    report.swapped_frames += faces > 0
-                    report.faces += faces
+                    report.swapped_frames += converted.faces > 0
+                    report.faces += converted.faces
                 if progress is not None and task is not None:
-                    progress.advance(task, len(batch))
+                    progress.advance(task, len(done))
                 batch.clear()
 
             try:
@@ -193,11 +219,9 @@ def _write_video(source: Path, description: VideoDescription, writer: VideoWrite
                     if len(batch) >= options.batch_size:
                         flush()
             except DamagedMedia:
-                if batch:
-                    flush()
+                flush(final=True)
                 raise
-            if batch:
-                flush()
+            flush(final=True)
 
 
 def _image_output(folder: Path, source: Path, report: ConvertReport) -> Path:
@@ -237,9 +261,12 @@ def convert(
         require_signable(output)
     swapper = Swapper(model_dir, options.device, options.precision)
     labeller = Labeller(swapper.model_id, options.direction, signer or local_identity())
-    converter = FrameConverter(swapper, options, labeller)
-    gate = ContentGate()
+    embedder = FaceEmbedder()
     report = ConvertReport(output, watermark=labeller.payload.hex)
+    choice = choose_faces(swapper.model_dir, options.direction, embedder, options.identity, options.all_faces,
+                          options.identity_distance, report.notices)  # fmt: skip
+    converter = FrameConverter(swapper, options, labeller, choice, embedder)
+    gate = ContentGate()
     try:
         if input_path.is_dir():
             output.mkdir(parents=True, exist_ok=True)
@@ -261,4 +288,6 @@ def convert(
                 report.problem = f"{exc}; {report.frames} converted frames written to {output}"
     finally:
         converter.close()
+        report.tracks, report.others, report.filled = len(converter.counts.tracks), len(converter.counts.others), converter.counts.filled
     return report
+

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from facetwin.choice import choose_faces
 from facetwin.curves import plot_losses
 from facetwin.evaluate.clip import evaluate_clip
 from facetwin.evaluate.report import write_report
@@ -49,7 +50,8 @@ def evaluate(model_dir: Path, out: Path, options: EvaluateOptions = EvaluateOpti
     if clip is not None:
         video, converted = clip
         target, source = ("b", "a") if options.direction == "a2b" else ("a", "b")
-        measured = evaluate_clip(video, converted, held.centroids[target], held.centroids[source], embedder)
+        choice = choose_faces(folder, options.direction, embedder, options.identity, options.all_faces)
+        measured = evaluate_clip(video, converted, held.centroids[target], held.centroids[source], embedder, choice)
         metrics["clip"] = {"source": str(video), "converted": str(converted), "direction": options.direction,
                            **asdict(measured)}
     losses = None

@@ -1,53 +1,116 @@
 """Who a face looks like: dlib's 128-d face embedding (ResNet, 99.38 % on LFW), same person below 0.6.
 
 The 5-point shape model aligns each face (the 68-point one carries a licence that restricts commercial
-use). The model files come inside the `face-recognition-models` package, found by path: importing it
-would need pkg_resources.
+use) and dlib cuts its 150 px chip; the network itself runs in PyTorch (``faces.dlib_net``: the same
+weights, descriptors equal to dlib's within 1e-5, ~10 x faster on our CPUs because the dlib-bin wheel
+has no BLAS; ``bench/identity.py`` measures both). ``engine="dlib"`` runs dlib's own network instead.
+The model files come inside the `face-recognition-models` package, found by path: importing it would
+need pkg_resources.
+
+Faces are embedded from an aligned crop (``faces.align``) and the box of their mesh in it, so a face set's
+stored crops, extract's fresh ones and convert's frames all give the same figure for the same face.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from facetwin.arrays import Landmarks, Points, RGBImage
 from facetwin.errors import FacetwinError
+from facetwin.faces.align import align_face, transform_points
 
-SAME_PERSON = 0.6
+SAME_PERSON = 0.6  # dlib's threshold: two faces of one person lie closer than this (dlib dnn_face_recognition_ex)
 WORK_SIZE = 200  # faces are scaled to this before dlib cuts its 150 px chip
+EMBED_ALIGN = 256  # px: the aligned crop a face is embedded from when it comes with a frame
+DIMENSIONS = 128
+Box = tuple[float, float, float, float]
 
 
 def _model_folder() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
-        raise FacetwinError("facetwin evaluate needs the face-recognition-models package (see README)")
+        raise FacetwinError("face identities need the face-recognition-models package (see README)")
     return Path(spec.origin).parent / "models"
 
 
+def points_box(points: Points) -> Box:
+    """(x0, y0, x1, y1): the bounding box of mesh points (N x 2 or N x 3, pixels)."""
+    return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
+
+
 class FaceEmbedder:
-    def __init__(self) -> None:
+    """dlib's face descriptor. ``engine``: "torch" (default, fast) or "dlib" (dlib's own network, for
+    comparison). Raises FacetwinError when the model files are missing."""
+
+    def __init__(self, engine: str = "torch") -> None:
         import dlib
 
+        if engine not in ("torch", "dlib"):
+            raise FacetwinError(f"embedding engine is torch or dlib, not {engine!r}")
         folder = _model_folder()
         self._dlib = dlib
+        self.engine = engine
         self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
-        self._net = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
+        network = folder / "dlib_face_recognition_resnet_model_v1.dat"
+        if engine == "dlib":
+            self._net = dlib.face_recognition_model_v1(str(network))
+        else:
+            from facetwin.faces.dlib_net import DlibResNet
 
-    def embed(self, faces: list[np.ndarray], boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
-        """128-d embeddings of face images (RGB, uint8 or float in [0, 1]), each with its face box
-        (x0, y0, x1, y1) in that image's pixels."""
-        out = np.zeros((len(faces), 128), np.float32)
-        for i, (face, box) in enumerate(zip(faces, boxes, strict=True)):
+            self._torch_net = DlibResNet(network).eval()
+
+    def chips(self, faces: list[np.ndarray], boxes: list[Box]) -> list[np.ndarray]:
+        """dlib's 150 x 150 uint8 RGB chip of each face (5-point alignment, padding 0.25)."""
+        chips = []
+        for face, box in zip(faces, boxes, strict=True):
             image = face if face.dtype == np.uint8 else np.clip(face * 255 + 0.5, 0, 255).astype(np.uint8)
             scale = WORK_SIZE / image.shape[1]
-            image = np.ascontiguousarray(cv2.resize(image, (WORK_SIZE, round(image.shape[0] * scale)), interpolation=cv2.INTER_CUBIC))
+            size = (WORK_SIZE, round(image.shape[0] * scale))
+            image = np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC))
             x0, y0, x1, y1 = (int(round(v * scale)) for v in box)
             shape = self._shape(image, self._dlib.rectangle(x0, y0, x1, y1))
-            out[i] = np.array(self._net.compute_face_descriptor(image, shape), np.float32)
-        return out
+            chips.append(self._dlib.get_face_chip(image, shape, size=150, padding=0.25))
+        return chips
+
+    def embed(self, faces: list[np.ndarray], boxes: list[Box]) -> np.ndarray:
+        """128-d embeddings (N x 128 float32) of face images (RGB, uint8 or float in [0, 1]), each with
+        its face box (x0, y0, x1, y1) in that image's pixels."""
+        if not faces:
+            return np.zeros((0, DIMENSIONS), np.float32)
+        chips = self.chips(faces, boxes)
+        if self.engine == "dlib":
+            return np.array([self._net.compute_face_descriptor(chip) for chip in chips], np.float32)
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.stack(chips).astype(np.float32).transpose(0, 3, 1, 2).copy())
+            return self._torch_net(batch).numpy().astype(np.float32)
+
+    def embed_crops(self, crops: list[RGBImage], points: list[Points]) -> np.ndarray:
+        """Embeddings (N x 128 float32) of aligned crops, each with its mesh in crop pixels (478 x 2 or x 3)."""
+        return self.embed(crops, [points_box(p) for p in points])
+
+    def embed_in_frame(self, rgb: RGBImage, faces: list[Landmarks]) -> np.ndarray:
+        """Embeddings (N x 128 float32) of the faces with these meshes (frame pixels) in an RGB frame."""
+        crops, points = [], []
+        for landmarks in faces:
+            aligned = align_face(rgb, landmarks, EMBED_ALIGN)
+            crops.append(aligned.crop)
+            points.append(transform_points(landmarks, aligned.frame_to_crop))
+        return self.embed_crops(crops, points)
+
+
+def distances(embeddings: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """(N, M) Euclidean distances between N and M embeddings (each N x 128 / M x 128)."""
+    if len(embeddings) == 0 or len(references) == 0:
+        return np.zeros((len(embeddings), len(references)), np.float32)
+    diff = embeddings[:, None, :].astype(np.float32) - references[None, :, :].astype(np.float32)
+    return np.sqrt((diff**2).sum(axis=2))
 
 
 @dataclass(frozen=True)
@@ -68,3 +131,24 @@ def identity_scores(embeddings: np.ndarray, target_centroid: np.ndarray, source_
         float(to_target.mean()), float(to_source.mean()), float((to_target < to_source).mean()),
         float((to_target < SAME_PERSON).mean()), len(embeddings),
     )
+
+
+@dataclass(frozen=True)
+class IdentityMatch:
+    """Which faces are a given person: those within ``distance`` of one of ``references`` (M x 128
+    float32 embeddings) and, when ``others`` (K x 128) are given, nearer to the references than to any
+    of them (a face between two known people goes to the nearer)."""
+
+    references: np.ndarray = field(repr=False)
+    distance: float = SAME_PERSON
+    others: np.ndarray | None = field(default=None, repr=False)
+
+    def matches(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N,) bool for N x 128 embeddings."""
+        if len(embeddings) == 0:
+            return np.zeros(0, bool)
+        near = distances(embeddings, self.references).min(axis=1)
+        result = near < self.distance
+        if self.others is not None and len(self.others):
+            result &= near < distances(embeddings, self.others).min(axis=1)
+        return result

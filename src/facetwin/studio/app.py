@@ -540,7 +540,7 @@ async def faceset_drop(request: Request) -> Response:
     form = await small_form(request)
     chosen = [str(v) for v in form.getlist("face")]
     dropped = await run_in_threadpool(studio.facesets.drop, name, chosen)
-    note = f"dropped {dropped} face{'s' if dropped != 1 else ''} (moved to .studio/trash; undo puts them back)"
+    note = f"dropped {dropped} face{'s' if dropped != 1 else ''} (moved to the set's dropped/ folder; undo puts them back)"
     return page(request, "_grid.html", **await _grid_context(studio, name, request, note if dropped else "nothing selected"))
 
 

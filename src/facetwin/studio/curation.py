@@ -1,18 +1,16 @@
 """Curating a face set in the studio: the faces in pages, sorted; thumbnails; drop and undo.
 
-Dropping a face is what the command line's users do by hand (delete its crop): the crop is moved to the
-project's ``.studio/trash`` and the set is opened, which forgets faces whose crop is gone. So that the
-drop can be undone, the face's row of ``faceset.db`` is kept first (every column, as stored) and put back,
-with its crop, by ``undo``; the training cache notices both on its next use.
+Dropping a face is the face set's own recoverable drop (``FaceSet.drop``: the crop moves to the set's
+``dropped/`` and its row is marked, exactly as ``facetwin faceset drop`` does); the studio keeps a stack of
+its drops so that ``undo`` restores the last one (``FaceSet.restore``). The training cache notices both on
+its next use.
 """
 
 from __future__ import annotations
 
-import base64
 import math
 import os
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -202,36 +200,26 @@ class FaceSets:
         return target
 
     def drop(self, name: str, filenames: list[str]) -> int:
-        """Drop these faces from set ``name`` (crops to the trash, rows kept for undo); returns how many."""
+        """Drop these faces from set ``name`` (recoverably, into its ``dropped/``); returns how many."""
         known = {r.filename for r in self.rows(name)}
         chosen = sorted(set(filenames) & known)
         if not chosen:
             return 0
-        folder = self.project.faceset(name)
-        rows = _face_rows(folder / "faceset.db", chosen)
-        drop_id = self.store.add_drop(name, rows)
-        trash = self.project.studio_dir / "trash" / name / str(drop_id)
-        trash.mkdir(parents=True, exist_ok=True)
-        for filename in chosen:
-            os.replace(folder / "faces" / filename, trash / filename)
-        with FaceSet(folder):  # opening the set forgets the faces whose crops are gone
-            pass
-        return len(chosen)
+        with FaceSet(self.project.faceset(name)) as faceset:
+            dropped = faceset.drop(chosen, "dropped in the studio")
+        self.store.add_drop(name, [{"filename": f} for f in chosen])
+        return dropped
 
     def undo(self, name: str) -> int:
-        """Put back the faces of the last drop of set ``name``; returns how many (0: nothing to undo)."""
+        """Restore the faces of the last drop of set ``name``; returns how many (0: nothing to undo)."""
         last = self.store.last_drop(name)
         if last is None:
             return 0
         drop_id, rows = last
-        folder = self.project.faceset(name)
-        trash = self.project.studio_dir / "trash" / name / str(drop_id)
-        restored = [r for r in rows if (trash / r["filename"]).is_file()]
-        for row in restored:
-            os.replace(trash / row["filename"], folder / "faces" / row["filename"])
-        _insert_rows(folder / "faceset.db", restored)
+        with FaceSet(self.project.faceset(name)) as faceset:
+            restored = faceset.restore([r["filename"] for r in rows])
         self.store.undo_drop(drop_id)
-        return len(restored)
+        return restored
 
     def can_undo(self, name: str) -> bool:
         return self.store.drops_left(name) > 0
@@ -241,37 +229,3 @@ def _row(order: int, record: Any, yaw: float) -> FaceRow:
     w, h = record.box[2], record.box[3]
     return FaceRow(record.filename, order, Path(record.source).name, record.frame_index, record.seconds,
                    float(record.sharpness), float(np.sqrt(max(w * h, 0.0))), float(record.score), yaw)  # fmt: skip
-
-
-def _encode(value: Any) -> Any:
-    return {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
-
-
-def _decode(value: Any) -> Any:
-    return base64.b64decode(value["b64"]) if isinstance(value, dict) else value
-
-
-def _face_rows(db_path: Path, filenames: list[str]) -> list[dict[str, Any]]:
-    """The faces' rows of faceset.db, every column as stored (blobs base64), for undo."""
-    db = sqlite3.connect(db_path, timeout=10)
-    try:
-        db.row_factory = sqlite3.Row
-        marks = ", ".join("?" * len(filenames))
-        return [{k: _encode(row[k]) for k in row.keys()}
-                for row in db.execute(f"SELECT * FROM faces WHERE filename IN ({marks})", filenames)]  # fmt: skip
-    finally:
-        db.close()
-
-
-def _insert_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    db = sqlite3.connect(db_path, timeout=10, isolation_level=None)
-    try:
-        columns = list(rows[0])
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(f"INSERT OR REPLACE INTO faces ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                       [[_decode(r[c]) for c in columns] for r in rows])  # fmt: skip
-        db.execute("COMMIT")
-    finally:
-        db.close()

@@ -9,7 +9,7 @@ Layout::
       models/<name>/       model folders (facetwin train ... -m models/<name>)
       outputs/             converted media (facetwin convert ... -o outputs/<file>)
       reports/<name>/      facetwin evaluate -o reports/<name>
-      .studio/             the studio's own: studio.db (jobs, media checks, undo), logs/, trash/, thumbs/
+      .studio/             the studio's own: studio.db (jobs, media checks, undo stack), logs/, thumbs/
 
 Every path that comes from a request goes through ``Project.resolve``: it must be relative, free of
 ``..`` and NUL, and resolve (symlinks followed) to a place inside the project folder; anything else
@@ -51,7 +51,7 @@ class Project:
         """Make (if needed) and open a project folder; raises FacetwinError when it cannot be written."""
         folder = Path(root).expanduser().resolve()
         try:
-            for sub in ("media", "facesets", "models", "outputs", "reports", ".studio/logs", ".studio/trash", ".studio/thumbs"):
+            for sub in ("media", "facesets", "models", "outputs", "reports", ".studio/logs", ".studio/thumbs"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FacetwinError(f"{folder}: cannot make a studio project here ({exc.strerror or exc})") from exc
