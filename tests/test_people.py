@@ -125,6 +125,13 @@ def test_faceset_identities_groups_two_people_by_source_and_drops_one(short_clip
     assert run_cli("faceset", "restore", faceset).returncode == 0
     with FaceSet(faceset) as store:
         assert len(store.faces()) == total, "a dropped person comes back"
+        blurriest = {r.filename for r in sorted(store.faces(), key=lambda r: r.sharpness)[:3]}
+
+    sort = run_cli("faceset", "sort", faceset, "--by", "blur", "--drop-worst", "3")
+    assert sort.returncode == 0, sort.stderr
+    with FaceSet(faceset) as store:
+        assert {d.filename for d in store.dropped()} == blurriest, "the three blurriest faces dropped"
+        assert len(store.faces()) == total - 3
 
 
 def _located(frames: list[np.ndarray]) -> list[list]:
