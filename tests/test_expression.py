@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 import torch
 
+from facetwin.convert.restore import ExpressionKeeper, restore_mask
 from facetwin.demo_data import DemoClips
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
-from facetwin.scoring.expression import LEFT_EYE_EAR, RIGHT_EYE_EAR, Expression, blinks, expression, fidelity, series
+from facetwin.scoring.expression import (
+    LEFT_EYE_EAR,
+    RIGHT_EYE_EAR,
+    Expression,
+    blinks,
+    closed_eyes,
+    expression,
+    fidelity,
+    series,
+)
 
 FIRST, LAST = 80, 120
 
@@ -107,3 +117,32 @@ def test_expression_balance_draws_rare_states_more_often(small_sets: dict[str, P
     balanced = PairDataset({"a": pool, "b": pool}, spec, seed=0, settings=AugmentSettings(), balance="expression")
     again = PairDataset({"a": pool, "b": pool}, spec, seed=0, settings=AugmentSettings(), balance="expression")
     assert all(torch.equal(balanced[7][key], again[7][key]) for key in balanced[7])
+
+
+def test_restore_keeps_the_source_eyes_through_the_blink_and_nowhere_else(frames: list[np.ndarray]) -> None:
+    """convert --restore eyes: weight 1 on the blink's closed frames, 0 where the eyes are open; the mask
+    covers both eyes in the aligned crop and leaves the rest of the face to the swap."""
+    faces, meshes = _expressions(frames)
+    keeper = ExpressionKeeper("eyes")
+    weights = [keeper.weights(1, mesh) for mesh in meshes if mesh is not None]
+    closed = closed_eyes(series(faces, "eyes"))
+    eyes = np.array([(w.eye_right + w.eye_left) / 2 for w in weights])
+    assert closed.any() and eyes[closed].min() > 0.9, f"restored through the blink: {eyes[closed].round(2)}"
+    open_frames = np.array([f.eyes for f in faces]) > 0.9 * np.percentile([f.eyes for f in faces], 90)
+    assert eyes[open_frames].max() < 0.05, "open eyes stay the swap's"
+    assert all(w.mouth == 0.0 for w in weights), "--restore eyes leaves the mouth alone"
+
+    blink = int(np.argmax(closed))
+    analyser = FaceAnalyser(size=256, max_faces=1)
+    try:
+        aligned = analyser.analyse(frames[blink])[0].aligned
+    finally:
+        analyser.close()
+    mask = restore_mask(meshes[blink], aligned.frame_to_crop, 256, weights[blink])
+    in_crop = meshes[blink][:, :2] @ aligned.frame_to_crop[:, :2].T + aligned.frame_to_crop[:, 2]
+    for indices in (RIGHT_EYE_EAR, LEFT_EYE_EAR):
+        x, y = in_crop[list(indices)].mean(axis=0).round().astype(int)
+        assert mask[y, x] == pytest.approx(weights[blink].eye_right if indices is RIGHT_EYE_EAR else weights[blink].eye_left, abs=0.02)
+    assert (mask > 0.01).mean() < 0.12, "only the eyes: most of the crop is the swap's"
+    nose_tip = in_crop[4].round().astype(int)
+    assert mask[nose_tip[1], nose_tip[0]] == 0.0

@@ -20,6 +20,7 @@ from facetwin import __version__
 from facetwin.convert.blend import BLEND_MODES
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES
+from facetwin.convert.restore import RESTORE_CHOICES
 from facetwin.curation import MEASURES as SORT_MEASURES
 from facetwin.errors import FacetwinError
 from facetwin.models.registry import MODELS
@@ -54,11 +55,13 @@ if TYPE_CHECKING:  # the type checker sees the names; typer sees Enums of the re
     MaskMode: TypeAlias = str
     ColourMode: TypeAlias = str
     BlendMode: TypeAlias = str
+    RestoreMode: TypeAlias = str
 else:
     ModelName = choices("ModelName", MODELS)
     MaskMode = choices("MaskMode", MASK_MODES)
     ColourMode = choices("ColourMode", COLOUR_MODES)
     BlendMode = choices("BlendMode", BLEND_MODES)
+    RestoreMode = enum.Enum("RestoreMode", [(n, n) for n in RESTORE_CHOICES], type=str)
 
 
 def chosen(value: Any) -> str:
@@ -379,6 +382,7 @@ def convert(
     feather: Annotated[int, typer.Option(min=0, help=help_of(BlendOptions, "feather"))] = default(BlendOptions, "feather"),
     colour: Annotated[ColourMode, typer.Option("--colour", "--color", help=f"{COLOUR_MODES.help()}. {help_of(BlendOptions, 'colour')}")] = default(BlendOptions, "colour"),
     blend: Annotated[BlendMode, typer.Option(help=f"{BLEND_MODES.help()}.")] = default(BlendOptions, "blend"),
+    restore: Annotated[RestoreMode, typer.Option(help=help_of(BlendOptions, "restore"))] = default(BlendOptions, "restore"),
     crf: Annotated[int, typer.Option(min=0, max=51, help=help_of(ConvertOptions, "crf"))] = default(ConvertOptions, "crf"),
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help=help_of(ConvertOptions, "side_by_side"))] = default(ConvertOptions, "side_by_side"),
     smooth: Annotated[bool, typer.Option(help=help_of(ConvertOptions, "smooth"))] = default(ConvertOptions, "smooth"),
@@ -409,7 +413,7 @@ def convert(
         raise fail("give --identity or --all-faces, not both")
     try:
         signer = SigningIdentity.from_files(sign_cert, sign_key) if sign_cert and sign_key else None
-        blending = BlendOptions(chosen(mask), erode, feather, chosen(colour), chosen(blend))
+        blending = BlendOptions(chosen(mask), erode, feather, chosen(colour), chosen(blend), chosen(restore))
         options = ConvertOptions(direction, blending, crf, side_by_side, batch_size, smooth, max_faces, device, precision,
                                  tuple(map(str, identity or ())), all_faces, identity_distance)  # fmt: skip
         with make_progress("frames", err) as progress:

@@ -137,6 +137,8 @@ class BlendOptions:
     feather: int = setting(6, "Feather radius in model pixels.")
     colour: str = setting("histogram", "Colour match (histogram leaves the least visible seam: bench/convert.py).")
     blend: str = setting("feather", "Blend.")
+    restore: str = setting("none", "Keep the source's own eyes and/or mouth while its expression leaves the common range"
+                           " (a blink, a wide-open mouth): none, eyes, mouth or both (convert.restore).")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 from facetwin.arrays import Affine, Landmarks, Mask, RGBImage
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES, shape_mask
+from facetwin.convert.restore import RestoreWeights, restore_mask
 from facetwin.faces.align import transform_points
 from facetwin.options import BlendOptions
 from facetwin.registry import Registry
@@ -75,13 +76,18 @@ def _roi(frame_to_model: Affine, size: int, width: int, height: int) -> Roi:
     return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
 
 
-def paste(frame: RGBImage, swapped: SwappedFace, landmarks: Landmarks, options: BlendOptions) -> RGBImage:
-    """A copy of ``frame`` (H x W x 3 uint8 RGB) with the swapped face blended in as ``options`` say.
+def paste(frame: RGBImage, swapped: SwappedFace, landmarks: Landmarks, options: BlendOptions,
+          restore: RestoreWeights | None = None) -> RGBImage:  # fmt: skip
+    """A copy of ``frame`` (H x W x 3 uint8 RGB) with the swapped face blended in as ``options`` say;
+    ``restore`` (``convert.restore``) leaves the source's own eyes or mouth showing through, by taking
+    those regions out of the mask, so the frame's pixels stay exactly as they were there.
     Raises FacetwinError for an unknown mask, colour or blend mode."""
     height, width = frame.shape[:2]
     size = swapped.face.shape[0]
     frame_to_model = swapped.frame_to_model
     mask = face_mask(swapped, landmarks, options)
+    if restore is not None and restore.any:
+        mask = mask * (1.0 - restore_mask(landmarks, frame_to_model, size, restore))
     if not mask.any():
         return frame.copy()
     original = cv2.warpAffine(frame, frame_to_model, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)

@@ -23,6 +23,7 @@ from facetwin.choice import choose_faces
 from facetwin.convert.blend import BLEND_MODES, paste
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES
+from facetwin.convert.restore import ExpressionKeeper
 from facetwin.convert.tracking import FaceFollower, FollowCounts, FollowedFace
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
@@ -92,6 +93,7 @@ class FrameConverter:
         self.analyser = FaceAnalyser(size=ALIGN_SIZE, max_faces=max(options.max_faces, TRACKED_FACES))
         self.embedder = embedder or FaceEmbedder()
         self.follower = self._follower()
+        self.keeper = ExpressionKeeper(options.blend.restore)
         self.counts = FollowCounts()
         self.screen: FrameScreen | None = None
 
@@ -101,6 +103,7 @@ class FrameConverter:
     def start(self, screen: FrameScreen) -> None:
         """A new source: forget the last one's tracks, and check its frames with this screen."""
         self.follower = self._follower()
+        self.keeper = ExpressionKeeper(self.options.blend.restore)
         if self.screen is not None:
             self.screen.close()
         self.screen = screen
@@ -131,6 +134,7 @@ class FrameConverter:
 
     def _swap(self, ready: list[tuple[Frame, list[FollowedFace]]]) -> list[Converted]:
         jobs = [(fi, face.landmarks) for fi, (_, faces) in enumerate(ready) for face in faces]
+        restore = [self.keeper.weights(face.track, face.landmarks) for _, faces in ready for face in faces]
         swapped = self.swapper.swap(
             [ready[fi][0].rgb for fi, _ in jobs],
             [alignment_matrix(points, ALIGN_SIZE) for _, points in jobs],
@@ -138,8 +142,8 @@ class FrameConverter:
             self.options.direction,
         )
         outputs = [frame.rgb for frame, _ in ready]
-        for (fi, points), result in zip(jobs, swapped, strict=True):
-            outputs[fi] = paste(outputs[fi], result, points, self.options.blend)
+        for (fi, points), result, keep in zip(jobs, swapped, restore, strict=True):
+            outputs[fi] = paste(outputs[fi], result, points, self.options.blend, keep)
         if self.options.side_by_side:
             outputs = [np.hstack([frame.rgb, out]) for (frame, _), out in zip(ready, outputs, strict=True)]
         return [
