@@ -344,6 +344,7 @@ def blend_params(form: FormData | dict[str, Any]) -> dict[str, Any]:
     from facetwin.convert.blend import BLEND_MODES
     from facetwin.convert.colour import COLOUR_MODES
     from facetwin.convert.masks import MASK_MODES
+    from facetwin.convert.restore import RESTORE_CHOICES
 
     d = _defaults()["blend"]
     data = form if isinstance(form, FormData) else FormData(form)
@@ -352,7 +353,8 @@ def blend_params(form: FormData | dict[str, Any]) -> dict[str, Any]:
             "erode": number(data, "erode", d.erode, low=-64, high=64),
             "feather": number(data, "feather", d.feather, low=0, high=64),
             "colour": choice(form, "colour", COLOUR_MODES.names(), d.colour),
-            "blend": choice(form, "blend", BLEND_MODES.names(), d.blend)}  # fmt: skip
+            "blend": choice(form, "blend", BLEND_MODES.names(), d.blend),
+            "restore": choice(form, "restore", list(RESTORE_CHOICES), d.restore)}  # fmt: skip
 
 
 async def start_convert(request: Request) -> Response:
@@ -650,8 +652,9 @@ async def merge_page(request: Request) -> Response:
     from facetwin.convert.blend import BLEND_MODES
     from facetwin.convert.colour import COLOUR_MODES
     from facetwin.convert.masks import MASK_MODES
+    from facetwin.convert.restore import RESTORE_CHOICES
 
-    context.update(masks=MASK_MODES.names(), colours=COLOUR_MODES.names(), blends=BLEND_MODES.names())
+    context.update(masks=MASK_MODES.names(), colours=COLOUR_MODES.names(), blends=BLEND_MODES.names(), restores=RESTORE_CHOICES)
     if models and media:
         try:
             _, path, _, _ = await run_in_threadpool(_merge_inputs, studio, query)
@@ -687,7 +690,8 @@ async def merge_swapped(request: Request) -> Response:
     try:
         _, media, _, frame = await run_in_threadpool(_merge_inputs, studio, query)
         settings = blend_params(query)
-        blend = BlendOptions(settings["mask"], settings["erode"], settings["feather"], settings["colour"], settings["blend"])
+        blend = BlendOptions(settings["mask"], settings["erode"], settings["feather"], settings["colour"], settings["blend"],
+                             settings["restore"])  # fmt: skip
         model_dir = studio.project.model(str(query["model"]))
         preview = await run_in_threadpool(studio.merge_preview().render, media, frame, model_dir, settings["direction"], blend)
     except FacetwinError as exc:

@@ -21,6 +21,7 @@ import numpy as np
 
 from facetwin.arrays import RGBImage
 from facetwin.convert.blend import paste
+from facetwin.convert.restore import ExpressionKeeper
 from facetwin.convert.run import ALIGN_SIZE, check_options
 from facetwin.errors import FacetwinError
 from facetwin.faces.align import alignment_matrix
@@ -150,8 +151,9 @@ class MergePreview:
             frame = self._swap(media, index, model_dir, direction, max_faces)
             t1 = time.perf_counter()
             out = frame.rgb
-            for points, face in frame.faces:
-                out = paste(out, face, points, blend)
+            keeper = ExpressionKeeper(blend.restore)  # one frame: the eyes' open level is the default's
+            for track, (points, face) in enumerate(frame.faces):
+                out = paste(out, face, points, blend, keeper.weights(track, points))
             if frame.faces:
                 out = watermark.embed(out, Payload(model_tag(frame.model_id)))
             t2 = time.perf_counter()

@@ -181,7 +181,7 @@ def _convert(job: Job, project: Project, reporter: Reporter) -> dict[str, Any]:
     from facetwin.options import BlendOptions, ConvertOptions
 
     p = job.params
-    blend = BlendOptions(p["mask"], p["erode"], p["feather"], p["colour"], p["blend"])
+    blend = BlendOptions(p["mask"], p["erode"], p["feather"], p["colour"], p["blend"], p.get("restore", "none"))
     options = ConvertOptions(p["direction"], blend, side_by_side=p.get("side_by_side", False))
     output = project.resolve(p["output"])
     with RichWatcher(reporter) as progress:
