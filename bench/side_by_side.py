@@ -12,6 +12,7 @@ model trained for 20 iterations on the demo faces (speed does not depend on trai
 b2a``; this tree's first conversion, which computes the model's people.json once, is not timed.
 
     PYTHONPATH=src .venv/bin/python bench/side_by_side.py --base 7b5297f [--runs 3] [--seconds 12] [--hd-seconds 3]
+        [--jobs extract,convert] [--skip-hd]
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="seconds of cap13")
     parser.add_argument("--hd-seconds", type=float, default=3.0, help="seconds of the 1080p clip")
     parser.add_argument("--skip-hd", action="store_true")
+    parser.add_argument("--jobs", default="extract,convert", help="extract, convert or both (a base whose model folder"
+                        " format differs can only be compared on extract)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from facetwin.demo_data import ensure_demo_clips
@@ -117,15 +120,17 @@ def main() -> None:
         sys.path.insert(0, str(HERE))
         from convert import throwaway_model  # bench/convert.py
 
-        throwaway_model(scratch)
+        jobs = args.jobs.split(",")
         model = scratch / "model"
-        run(ROOT, "convert", sd, scratch / "warm.mp4", model)  # people.json, once
+        if "convert" in jobs:
+            throwaway_model(scratch)
+            run(ROOT, "convert", sd, scratch / "warm.mp4", model)  # people.json, once
         results: dict[str, dict[str, list[float]]] = {}
         for index in range(args.runs):
             for clip_name, clip in (("cap13", sd), ("1080p", hd)):
                 if clip is None:
                     continue
-                for job in ("extract", "convert"):
+                for job in jobs:
                     for name, tree in trees.items():
                         out = scratch / f"{name}_{job}_{clip_name}_{index}" / ("set" if job == "extract" else "out.mp4")
                         fps = run(tree, job, clip, out, model if job == "convert" else None)
