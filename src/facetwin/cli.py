@@ -148,8 +148,10 @@ def faceset_info(
                 out.print(f"{store.pruned} faces whose crops were deleted were dropped from the set")
             rows = store.identity_rows()
             if rows:
-                out.print(f"identities: {sum(r.identity is not None for r in rows)} of {len(rows)} faces"
-                          " (facetwin faceset identities fills the rest and groups them by person)")
+                known = sum(r.identity is not None for r in rows)
+                out.print(f"identities: {known} of {len(rows)} faces" + (
+                    " (facetwin faceset identities fills the rest and groups them by person)" if known < len(rows)
+                    else " (facetwin faceset identities groups them by person)"))
             dropped = store.dropped()
             if dropped:
                 reasons = Counter(d.reason for d in dropped)
@@ -186,7 +188,8 @@ def faceset_identities(
                 return
             with make_progress("faces", err) as progress:
                 task = progress.add_task("identities", total=None)
-                fill_identities(store, progress=lambda done, total: progress.update(task, completed=done, total=total))
+                filled = fill_identities(store, progress=lambda done, total: progress.update(task, completed=done, total=total))
+                progress.update(task, completed=filled, total=filled)
             people = group_people(store, distance)
             if not people:
                 raise fail(f"{faceset}: the face set holds no faces")
@@ -422,7 +425,8 @@ def convert(
         raise fail(str(exc)) from exc
     for problem in report.notices + ([report.problem] if report.problem else []) + report.refused:
         notice(problem)
-    out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face,"
+    out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face"
+              + (f" ({report.faces} faces swapped)" if report.faces > report.swapped_frames else "") + ","
               f" {report.passed_through} without a face passed through unchanged"
               + (f" ({report.others} other {'person' if report.others == 1 else 'people'} left as they are)" if report.others else "")
               + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "") + ";"
