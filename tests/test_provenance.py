@@ -15,6 +15,8 @@ import pytest
 from conftest import run_cli, save_frame
 from facetwin.convert.run import ConvertOptions, ConvertReport, convert
 from facetwin.demo_data import DemoClips
+from facetwin.faces.analyse import FaceAnalyser
+from facetwin.faces.regions import FACE_OVAL
 from facetwin.media import MediaSource, read_frames
 from facetwin.provenance import watermark
 from facetwin.provenance.credentials import local_identity, read_credentials
@@ -79,20 +81,31 @@ def test_watermark_on_real_frames_is_faint_and_reads_back(clips: DemoClips) -> N
     assert min(psnrs) > 34 and np.median(psnrs) > 36, psnrs
 
 
-def test_watermark_stays_off_flat_areas(clips: DemoClips) -> None:
-    """The bare wall beside the head in cap13: shaped to the picture, the mark adds half the grain there
-    that it added before (a full luma level of standard deviation), and still reads back."""
+def test_watermark_stays_off_flat_areas_without_piling_onto_faces(clips: DemoClips) -> None:
+    """The bare wall beside the head in cap13: shaped to the picture, the mark adds about two thirds of the
+    grain the unshaped mark added there (+0.9 luma levels of standard deviation), and inside the face
+    oval its RMS stays under 4.2 levels (shaping by texture alone, power 1 and cap 1.5, put 4.8 there:
+    blotches a first user saw on an unswapped face); and it still reads back."""
     payload = Payload(0xBEEF)
     x0, y0, x1, y1 = 280, 20, 390, 150
-    added = []
-    for frame in read_frames(MediaSource(clips.cap13, "video"), every=25):
-        marked = watermark.embed(frame.rgb, payload)
-        luma = [watermark._luma(f)[y0:y1, x0:x1].std() for f in (frame.rgb, marked)]
-        added.append(luma[1] - luma[0])
-        assert watermark.read(marked).payload == payload
+    added, on_face = [], []
+    analyser = FaceAnalyser(size=256, max_faces=1)
+    try:
+        for frame in read_frames(MediaSource(clips.cap13, "video"), every=25):
+            marked = watermark.embed(frame.rgb, payload)
+            luma = [watermark._luma(f) for f in (frame.rgb, marked)]
+            added.append(luma[1][y0:y1, x0:x1].std() - luma[0][y0:y1, x0:x1].std())
+            oval = np.zeros(frame.rgb.shape[:2], np.uint8)
+            points = analyser.locate(frame.rgb)[0][1]
+            cv2.fillConvexPoly(oval, cv2.convexHull(points[list(FACE_OVAL), :2].round().astype(np.int32)), 1)
+            on_face.append(float(np.sqrt(((luma[1] - luma[0])[oval.astype(bool)] ** 2).mean())))
+            assert watermark.read(marked).payload == payload
+    finally:
+        analyser.close()
     gain = watermark.texture_gain(watermark._luma(frame.rgb))
     assert gain.shape == (watermark.GRID, watermark.GRID) and gain.max() <= watermark.GAIN_CAP + 1e-6
-    assert np.median(added) < 0.6, added
+    assert np.median(added) < 0.75, added
+    assert np.median(on_face) < 4.2, on_face
 
 
 def test_converted_video_verifies_as_synthetic(converted: tuple[Path, ConvertReport], signing_config: Path) -> None:

@@ -38,16 +38,19 @@ GRID = 48
 ALPHA = 0.3  # the correlation margin each bit is given, in luma levels
 DETAIL_SIGMA = 1.5  # in lattice cells: what the reader subtracts as "the picture's own shading"
 MIN_SIDE = 2 * GRID
-# Perceptual shaping (texture_gain). Strength in proportion to texture (power 1) keeps the mark equally
-# far below what each cell's texture hides; the cap keeps it from piling up on the one textured thing in
-# a flat frame, usually the face. bench/provenance.py, against the unshaped mark at the same ALPHA:
-# cap13's flat wall (``flat_patch``) luma std 3.44 unmarked, 4.33 unshaped, 3.83 shaped; PSNR against
-# the unmarked swap 39.1 -> 38.2 dB; half size then CRF 28 recovered on 71 -> 77 % of sampled frames.
-# The price is more mark on the face: inside the face mesh of 40 demo frames its luma RMS went 2.9 ->
-# 5.2 (power 1.5 with cap 2 took the wall to 3.68 but the face to 6.9, visible as blotches).
+# Perceptual shaping (texture_gain). Strength grows with texture, so flat areas, where added grain shows,
+# get less than hair, print or fabric; the power and the cap keep it from piling up on the one textured
+# thing in a flat frame, usually a face. Measured (bench/provenance.py's shaping table, and 77
+# frames spread over cap13 and the same frames beside Franck, 800x300), mark RMS in luma levels inside the
+# face oval / on cap13's flat wall, and payload recovered after half size then CRF 28:
+#   unshaped (power 0)        face 2.9 / 3.4 (Franck), wall 2.9, half+CRF28 75 % / 82 %
+#   power 1, cap 1.5          face 4.8 / 7.0 (Franck), wall 2.1, half+CRF28 75 % / 88 %: blotches on faces,
+#                             seen on an unswapped person by a first user (PSNR 33 dB on his half)
+#   power 0.5, cap 1.2 (used) face 3.6 / 4.7 (Franck), wall 2.5, half+CRF28 78 % / 83 %
+# A lower ALPHA hides it better but does not survive: ALPHA 0.22 kept half+CRF28 on 25 % of frames.
 TEXTURE_FLOOR = 0.5  # luma levels added to each cell's texture, so flat cells still carry some mark
-TEXTURE_POWER = 1.0
-GAIN_CAP = 1.5  # no cell gets more than 1.5 times the mean strength
+TEXTURE_POWER = 0.5
+GAIN_CAP = 1.2  # no cell gets more than 1.2 times the mean strength
 _KEY = b"facetwin-watermark-v1"
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _REPAIR_CANDIDATES = 5  # the weakest bits a reader may flip (up to two at once) to pass the CRC
