@@ -67,7 +67,8 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
         torch.manual_seed(0)
         model = build_model("original")
         outputs = PairForward(model)(faces[:4], faces[4:])
-        loss = sum((out[0] - target).abs().mean() for out, target in zip(outputs.values(), (faces[:4], faces[4:])))
+        # a smooth loss: L1's gradient is a sign, which flips where the two kernels' outputs differ by rounding
+        loss = sum(((out[0] - target) ** 2).mean() for out, target in zip(outputs.values(), (faces[:4], faces[4:])))
         loss.backward()
         return outputs["a"][0].detach(), {name: p.grad for name, p in model.named_parameters()}
 
@@ -76,8 +77,12 @@ def test_gemm_bottleneck_convolutions_equal_the_ordinary_kernel(config: TrainCon
     gemm_face, gemm_grads = run(shipped)
     plain_face, plain_grads = run(0)
     torch.testing.assert_close(gemm_face, plain_face, rtol=1e-4, atol=1e-5)
+    largest = max(float(g.abs().max()) for g in plain_grads.values())
     for name, grad in plain_grads.items():
-        torch.testing.assert_close(gemm_grads[name], grad, rtol=1e-3, atol=1e-3 * float(grad.abs().max()), msg=name)
+        # atol on the model's scale too: a layer whose gradient is small by cancellation (decoder b at
+        # initialisation: ~3e-7, against ~2e-2 elsewhere) differs by the float32 rounding of its larger terms
+        atol = max(1e-3 * float(grad.abs().max()), 1e-4 * largest)
+        torch.testing.assert_close(gemm_grads[name], grad, rtol=1e-3, atol=atol, msg=name)
 
 
 def test_lightweight_is_original_at_half_width() -> None:
