@@ -41,14 +41,20 @@ from pathlib import Path
 job, clip, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 if job == "extract":
     from facetwin.extract import extract
-    from facetwin.options import ExtractOptions
+    try:
+        from facetwin.options import ExtractOptions
+    except ImportError:  # trees before the options module (3083c3b)
+        from facetwin.extract import ExtractOptions
     start = time.perf_counter()
     report = extract([clip], out, ExtractOptions())
     seconds = time.perf_counter() - start
     frames = sum(r.frames for r in report.results)
 else:
     from facetwin.convert.run import convert
-    from facetwin.options import ConvertOptions
+    try:
+        from facetwin.options import ConvertOptions
+    except ImportError:
+        from facetwin.convert.run import ConvertOptions
     start = time.perf_counter()
     report = convert(clip, Path(sys.argv[4]), out, ConvertOptions(direction="b2a"))
     seconds = time.perf_counter() - start

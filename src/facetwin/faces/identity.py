@@ -14,8 +14,10 @@ stored crops, extract's fresh ones and convert's frames all give the same figure
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -43,6 +45,31 @@ def points_box(points: Points) -> Box:
     return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
 
 
+class _Loader:
+    """``DlibResNet(path)`` built on a daemon thread; ``result()`` waits for it (re-raising its error)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._net: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, name="facetwin-identity-load", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            from facetwin.faces.dlib_net import DlibResNet
+
+            self._net = DlibResNet(self._path).eval()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._net
+
+
 class FaceEmbedder:
     """dlib's face descriptor. ``engine``: "torch" (default, fast) or "dlib" (dlib's own network, for
     comparison). Raises FacetwinError when the model files are missing."""
@@ -60,9 +87,10 @@ class FaceEmbedder:
         if engine == "dlib":
             self._net = dlib.face_recognition_model_v1(str(network))
         else:
-            from facetwin.faces.dlib_net import DlibResNet
-
-            self._torch_net = DlibResNet(network).eval()
+            # PyTorch's import and the weights take ~3 s on 2 cores, more than extract spends on a short
+            # clip's embeddings: loaded on a thread, in the shadow of what comes first (the content gate's
+            # pass, the first detections), and waited for at the first embedding
+            self._loading = _Loader(network)
 
     def chips(self, faces: list[np.ndarray], boxes: list[Box]) -> list[np.ndarray]:
         """dlib's 150 x 150 uint8 RGB chip of each face (5-point alignment, padding 0.25)."""
@@ -87,9 +115,10 @@ class FaceEmbedder:
             return np.array([self._net.compute_face_descriptor(chip) for chip in chips], np.float32)
         import torch
 
+        net = self._loading.result()
         with torch.inference_mode():
             batch = torch.from_numpy(np.stack(chips).astype(np.float32).transpose(0, 3, 1, 2).copy())
-            return self._torch_net(batch).numpy().astype(np.float32)
+            return net(batch).numpy().astype(np.float32)
 
     def embed_crops(self, crops: list[RGBImage], points: list[Points]) -> np.ndarray:
         """Embeddings (N x 128 float32) of aligned crops, each with its mesh in crop pixels (478 x 2 or x 3)."""
