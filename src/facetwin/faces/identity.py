@@ -63,6 +63,10 @@ class _Loader:
         except BaseException as exc:  # handed to the caller of result()
             self._error = exc
 
+    def ready(self) -> bool:
+        """Whether loading has ended (a failure counts: ``result`` raises it)."""
+        return not self._thread.is_alive()
+
     def result(self) -> Any:
         self._thread.join()
         if self._error is not None:
@@ -84,13 +88,15 @@ class FaceEmbedder:
         self.engine = engine
         self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
         network = folder / "dlib_face_recognition_resnet_model_v1.dat"
+        self._network_file = network
         if engine == "dlib":
             self._net = dlib.face_recognition_model_v1(str(network))
         else:
             # PyTorch's import and the weights take ~3 s on 2 cores, more than extract spends on a short
-            # clip's embeddings: loaded on a thread, in the shadow of what comes first (the content gate's
-            # pass, the first detections), and waited for at the first embedding
+            # clip's embeddings: loaded on a thread, and until they are ready dlib's own network (0.3 s to
+            # load, 5x slower a face, the same descriptors within 6e-7: bench/identity.py) answers
             self._loading = _Loader(network)
+            self._net = None
 
     def chips(self, faces: list[np.ndarray], boxes: list[Box]) -> list[np.ndarray]:
         """dlib's 150 x 150 uint8 RGB chip of each face (5-point alignment, padding 0.25)."""
@@ -111,7 +117,9 @@ class FaceEmbedder:
         if not faces:
             return np.zeros((0, DIMENSIONS), np.float32)
         chips = self.chips(faces, boxes)
-        if self.engine == "dlib":
+        if self.engine == "dlib" or not self._loading.ready():
+            if self._net is None:
+                self._net = self._dlib.face_recognition_model_v1(str(self._network_file))
             return np.array([self._net.compute_face_descriptor(chip) for chip in chips], np.float32)
         import torch
 
