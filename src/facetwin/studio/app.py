@@ -12,6 +12,8 @@ import asyncio
 import base64
 import dataclasses
 import json
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -230,20 +232,26 @@ async def upload_media(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise fail(400, "send the files as multipart/form-data")
+    # a folder of its own for this request: a part refused half-way (past the limit) has a file on disk
+    # that the parser never handed over, and the folder goes with everything in it
+    staging = studio.project.studio_dir / "uploads" / uuid.uuid4().hex
     try:
-        received = await receive_files(request, studio.project.studio_dir / "uploads", studio.settings.max_upload_bytes)
-    except TooLarge as exc:
-        raise fail(413, str(exc)) from exc
-    except FacetwinError as exc:
-        raise fail(400, str(exc)) from exc
-    notes: list[tuple[str, str]] = []
-    for filename, partial in received:
         try:
-            check = await run_in_threadpool(studio.intake.adopt, partial, filename)
-            notes.append((check.verdict, f"{check.path}: {check.message}"))
+            received = await receive_files(request, staging, studio.settings.max_upload_bytes)
+        except TooLarge as exc:
+            raise fail(413, str(exc)) from exc
         except FacetwinError as exc:
-            partial.unlink(missing_ok=True)
-            notes.append(("unreadable", str(exc)))
+            raise fail(400, str(exc)) from exc
+        notes: list[tuple[str, str]] = []
+        for filename, partial in received:
+            try:
+                check = await run_in_threadpool(studio.intake.adopt, partial, filename)
+                notes.append((check.verdict, f"{check.path}: {check.message}"))
+            except FacetwinError as exc:
+                partial.unlink(missing_ok=True)
+                notes.append(("unreadable", str(exc)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return await media_fragment(request, notes)
 
 
