@@ -501,15 +501,20 @@ async def api_job(request: Request) -> Response:
 # face sets ---------------------------------------------------------------------------------------------------
 
 
-def _faceset_name(studio: Studio, request: Request) -> str:
+def _named(request: Request, kind: str, known: list[str]) -> str:
+    """The path's ``name`` of a ``kind`` of thing: 400 for a name that is not a plain name, 404 when unknown."""
     name = request.path_params["name"]
     try:
-        check_name(name, "face set")
+        check_name(name, kind)
     except FacetwinError as exc:
         raise fail(400, str(exc)) from exc
-    if name not in studio.project.facesets():
-        raise fail(404, f"no face set {name!r} in this project")
+    if name not in known:
+        raise fail(404, f"no {kind} {name!r} in this project")
     return name
+
+
+def _faceset_name(studio: Studio, request: Request) -> str:
+    return _named(request, "face set", studio.project.facesets())
 
 
 async def _grid_context(studio: Studio, name: str, request: Request, note: str = "") -> dict[str, Any]:
@@ -566,14 +571,7 @@ async def faceset_undo(request: Request) -> Response:
 
 
 def _model_name(studio: Studio, request: Request) -> str:
-    name = request.path_params["name"]
-    try:
-        check_name(name, "model")
-    except FacetwinError as exc:
-        raise fail(400, str(exc)) from exc
-    if name not in studio.project.models():
-        raise fail(404, f"no model {name!r} in this project")
-    return name
+    return _named(request, "model", studio.project.models())
 
 
 def live_context(studio: Studio, name: str) -> dict[str, Any]:
