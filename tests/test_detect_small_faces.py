@@ -65,6 +65,7 @@ def small_face_clip(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_small_face_in_720p_is_found_on_nearly_every_frame_and_nothing_else(small_face_clip: Path, tmp_path: Path) -> None:
     report = extract([small_face_clip], tmp_path / "set", ExtractOptions())
     result = report.results[0]

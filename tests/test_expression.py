@@ -96,6 +96,7 @@ def test_features_of_an_open_mouth_and_a_turned_gaze() -> None:
     assert expression(moved).gaze_x == pytest.approx(0.5)
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_expression_balance_draws_rare_states_more_often(small_sets: dict[str, Path]) -> None:
     """The training draw (train.data, --balance expression): a pure function of the seed and the step, and
     closed-eye or open-mouth faces come up more often than uniformly."""

@@ -59,6 +59,7 @@ def test_file_that_is_not_media_is_named_and_fails(tmp_path: Path) -> None:
     assert f"{fake}: not a readable video" in result.stderr
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_truncated_video_keeps_what_was_read(clips: DemoClips, tmp_path: Path) -> None:
     half = tmp_path / "half.mp4"
     data = clips.cap13.read_bytes()
@@ -80,6 +81,7 @@ def test_video_whose_index_was_cut_off_is_unreadable(clips: DemoClips, tmp_path:
     assert f"{half}: not a readable video" in result.stderr
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_image_without_a_face(no_face_image: Path, clips: DemoClips, tmp_path: Path) -> None:
     alone = run_cli("extract", no_face_image, "-o", tmp_path / "alone")
     assert alone.returncode == 1

@@ -56,6 +56,7 @@ def test_a_newer_format_or_another_template_is_refused(small_sets: dict[str, Pat
         folder.read_config()
 
 
+@pytest.mark.slow  # over 4 s: keeps make check under two minutes
 def test_resume_refuses_a_changed_architecture_and_touches_nothing(small_sets: dict[str, Path], tmp_path: Path) -> None:
     folder = ModelDir(tmp_path / "m")
     folder.create(_config(small_sets))

@@ -87,6 +87,7 @@ def b_twice(clips: DemoClips) -> list[np.ndarray]:
     return side_by_side(_zoomed(_frames(clips.cap13, 0.0, 50)), _frames(clips.cap12, 5.0, 50))
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_extract_with_identity_keeps_only_the_reference_person(franck_and_b: list[np.ndarray], clips: DemoClips,
                                                                tmp_path: Path) -> None:  # fmt: skip
     clip = write_clip(franck_and_b, tmp_path / "two.mp4")
@@ -103,6 +104,7 @@ def test_extract_with_identity_keeps_only_the_reference_person(franck_and_b: lis
     assert len({r.frame_index for r in kept_right}) >= 0.95 * frames, f"recall: {len(kept_right)} of {frames} frames"
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 def test_faceset_identities_groups_two_people_by_source_and_drops_one(short_clips: dict[str, Path], tmp_path: Path) -> None:
     faceset = tmp_path / "both"
     report = extract([short_clips["a"], short_clips["b"]], faceset, ExtractOptions(every=6, max_faces=1))

@@ -204,6 +204,7 @@ def spliced_clip(clips: DemoClips, tmp_path_factory: pytest.TempPathFactory) -> 
     return path
 
 
+@pytest.mark.slow  # over 5 s: keeps make check under two minutes
 @pytest.mark.usefixtures("faces_count_as_explicit")
 def test_extract_refuses_and_writes_nothing_for_the_file(clips: DemoClips, spliced_clip: Path, tmp_path: Path) -> None:
     for clip in (clips.cap13, spliced_clip):

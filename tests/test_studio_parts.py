@@ -88,6 +88,7 @@ def test_sorts_order_the_faces_by_what_they_say(project: Project) -> None:
     assert thumb.is_file() and thumb.is_relative_to(project.studio_dir) and thumb.read_bytes()[:2] == b"\xff\xd8"
 
 
+@pytest.mark.slow  # over 4 s: keeps make check under two minutes
 def test_identity_sort_puts_someone_else_first(project: Project, short_clips: dict[str, Path]) -> None:
     """A few faces of B extracted into A's set: sorted by identity, they come first, beyond dlib's 0.6."""
     report = extract([short_clips["b2"]], project.faceset("A"), ExtractOptions(every=15, max_faces=1))

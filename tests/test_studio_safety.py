@@ -148,6 +148,7 @@ def _first_frame(clip: Path, folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # over 4 s: keeps make check under two minutes
 def test_a_non_loopback_bind_needs_the_token(tmp_path: Path) -> None:
     with pytest.raises(FacetwinError, match="token"):
         create_app(Settings(tmp_path / "p", host="0.0.0.0", token=None))

@@ -1,9 +1,9 @@
 """Who a face looks like: dlib's 128-d face embedding (ResNet, 99.38 % on LFW), same person below 0.6.
 
 The 5-point shape model aligns each face (the 68-point one carries a licence that restricts commercial
-use) and dlib cuts its 150 px chip; the network itself runs in PyTorch (``faces.dlib_net``: the same
-weights, descriptors equal to dlib's within 1e-5, ~10 x faster on our CPUs because the dlib-bin wheel
-has no BLAS; ``bench/identity.py`` measures both). ``engine="dlib"`` runs dlib's own network instead.
+use) and dlib cuts its 150 px chip; the network runs in dlib or, once the work pays for PyTorch's
+import, in PyTorch (``faces.dlib_net``: the same weights, descriptors equal to dlib's within 1e-5, ~5 x
+faster on our CPUs because the dlib-bin wheel has no BLAS; ``bench/identity.py`` measures both).
 The model files come inside the `face-recognition-models` package, found by path: importing it would
 need pkg_resources.
 
@@ -14,7 +14,9 @@ stored crops, extract's fresh ones and convert's frames all give the same figure
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,11 @@ SAME_PERSON = 0.6  # dlib's threshold: two faces of one person lie closer than t
 WORK_SIZE = 200  # faces are scaled to this before dlib cuts its 150 px chip
 EMBED_ALIGN = 256  # px: the aligned crop a face is embedded from when it comes with a frame
 DIMENSIONS = 128
+ENGINES = ("auto", "torch", "dlib")
+# seconds of dlib's network after which "auto" loads the PyTorch port: about what loading it costs on
+# 2 cores (measured: 3.0 s, 2.7 of it the import), so that short work never pays it and long work pays
+# at most twice the best choice
+PORT_AFTER_SECONDS = 3.0
 Box = tuple[float, float, float, float]
 
 
@@ -75,28 +82,42 @@ class _Loader:
 
 
 class FaceEmbedder:
-    """dlib's face descriptor. ``engine``: "torch" (default, fast) or "dlib" (dlib's own network, for
-    comparison). Raises FacetwinError when the model files are missing."""
+    """dlib's face descriptor, computed by one of two engines that give the same descriptors (within
+    6e-7, ``bench/identity.py``): dlib's own network (0.3 s to load, ~110 ms a face on 2 cores) or its
+    port to PyTorch (``faces.dlib_net``: ~23 ms a face, but ~3 s to import PyTorch and load).
 
-    def __init__(self, engine: str = "torch") -> None:
+    ``engine``: "auto" (default) answers with dlib's network and starts loading the port on a thread
+    once dlib has spent PORT_AFTER_SECONDS embedding, or at once when PyTorch is already imported (as in
+    convert and evaluate), then switches to it when it is ready: a short clip never pays the import, a
+    long one pays at most that much more than the best choice in hindsight (the ski-rental rule).
+    "torch" loads the port up front and waits for it; "dlib" never loads it. Raises FacetwinError when
+    the model files are missing."""
+
+    def __init__(self, engine: str = "auto") -> None:
         import dlib
 
-        if engine not in ("torch", "dlib"):
-            raise FacetwinError(f"embedding engine is torch or dlib, not {engine!r}")
+        if engine not in ENGINES:
+            raise FacetwinError(f"embedding engine is one of {', '.join(ENGINES)}, not {engine!r}")
         folder = _model_folder()
         self._dlib = dlib
         self.engine = engine
         self._shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
-        network = folder / "dlib_face_recognition_resnet_model_v1.dat"
-        self._network_file = network
-        if engine == "dlib":
-            self._net = dlib.face_recognition_model_v1(str(network))
-        else:
-            # PyTorch's import and the weights take ~3 s on 2 cores, more than extract spends on a short
-            # clip's embeddings: loaded on a thread, and until they are ready dlib's own network (0.3 s to
-            # load, 5x slower a face, the same descriptors within 6e-7: bench/identity.py) answers
-            self._loading = _Loader(network)
-            self._net = None
+        self._network_file = folder / "dlib_face_recognition_resnet_model_v1.dat"
+        self._net: Any = None  # dlib's own network, made when first needed
+        self._loading: _Loader | None = None
+        self._dlib_seconds = 0.0  # time spent in dlib's network so far
+        if engine == "torch" or (engine == "auto" and "torch" in sys.modules):
+            self._loading = _Loader(self._network_file)
+
+    def _port(self) -> Any:
+        """The PyTorch port when it should answer now, else None (dlib's network answers)."""
+        if self.engine == "dlib":
+            return None
+        if self._loading is None and self._dlib_seconds >= PORT_AFTER_SECONDS:
+            self._loading = _Loader(self._network_file)
+        if self._loading is None or (self.engine == "auto" and not self._loading.ready()):
+            return None
+        return self._loading.result()
 
     def chips(self, faces: list[np.ndarray], boxes: list[Box]) -> list[np.ndarray]:
         """dlib's 150 x 150 uint8 RGB chip of each face (5-point alignment, padding 0.25)."""
@@ -117,13 +138,16 @@ class FaceEmbedder:
         if not faces:
             return np.zeros((0, DIMENSIONS), np.float32)
         chips = self.chips(faces, boxes)
-        if self.engine == "dlib" or not self._loading.ready():
+        net = self._port()
+        if net is None:
             if self._net is None:
                 self._net = self._dlib.face_recognition_model_v1(str(self._network_file))
-            return np.array([self._net.compute_face_descriptor(chip) for chip in chips], np.float32)
+            start = time.perf_counter()
+            descriptors = np.array([self._net.compute_face_descriptor(chip) for chip in chips], np.float32)
+            self._dlib_seconds += time.perf_counter() - start
+            return descriptors
         import torch
 
-        net = self._loading.result()
         with torch.inference_mode():
             batch = torch.from_numpy(np.stack(chips).astype(np.float32).transpose(0, 3, 1, 2).copy())
             return net(batch).numpy().astype(np.float32)

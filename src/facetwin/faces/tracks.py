@@ -3,12 +3,13 @@
 A *track* is one person's face in consecutive frames of one video. ``IdentityTracker`` links each
 frame's faces to the tracks of the frames before by position (box overlap) and, where position alone is
 ambiguous (two faces near one track, or one face near two), by identity. It gives every face its track
-number and an identity embedding: computed on the first face of a track and again every
-``refresh_seconds`` of video (and on every face whose link was ambiguous), copied to the faces in
-between. A computed embedding that is farther than ``SAME_PERSON`` from its track's mean starts a new
+number and an identity embedding: computed on the first face of a track, again after
+``refresh_seconds`` of video, and after twice as long each time the track's identity holds, up to
+``MAX_REFRESH_SECONDS`` (and on every face whose link was ambiguous), copied to the faces in between. A computed embedding that is farther than ``SAME_PERSON`` from its track's mean starts a new
 track there: the box moved onto someone else. dlib's network costs ~15-40 ms a face on our CPUs, so
-embedding one face a second instead of every face is what keeps extract and convert at their speed
-(``bench/identity.py`` measures the cost and how far a copied embedding is from the exact one).
+embedding a few faces of a long steady track instead of every face is what keeps extract and convert at
+their speed (``bench/identity.py`` measures the cost and how far a copied embedding is from the exact
+one; ``bench/side_by_side.py`` extract's speed against a tree without identities).
 
 ``GapFiller`` delays frames by ``max_gap`` and gives a track the frames it missed in between two frames
 where it was found (a blink of the detector), its mesh interpolated linearly from the neighbours, so a
@@ -29,7 +30,8 @@ from facetwin.faces.identity import SAME_PERSON
 
 Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
 LINK_IOU = 0.3  # a face continues a track when their boxes overlap at least this much
-REFRESH_SECONDS = 1.0  # a track's identity is computed again after this much video
+REFRESH_SECONDS = 1.0  # a track's identity is computed again after this much video, then after twice as
+MAX_REFRESH_SECONDS = 8.0  # long each time it holds, up to this: 7 embeddings for cap13's 31 s, not 31
 KEEP_FRAMES = 2  # frames a track may go unseen and still be continued by a face at its place
 Item = TypeVar("Item")
 
@@ -63,6 +65,7 @@ class _Track:
     seconds: float  # when its identity was last computed
     total: np.ndarray = field(repr=False)  # sum of the computed embeddings
     count: int
+    interval: float  # seconds of video until its identity is computed again
 
     @property
     def mean(self) -> np.ndarray:
@@ -77,6 +80,7 @@ class IdentityTracker:
 
     def __init__(self, first_track: int = 1, refresh_seconds: float = REFRESH_SECONDS, keep_frames: int = KEEP_FRAMES) -> None:
         self.next_track, self.refresh_seconds, self.keep_frames = first_track, refresh_seconds, keep_frames
+        self.max_refresh_seconds = max(refresh_seconds, MAX_REFRESH_SECONDS)
         self.tracks: list[_Track] = []
         self.frame = -1
         self.computed = 0  # embeddings computed so far
@@ -94,7 +98,7 @@ class IdentityTracker:
         self._compute(ambiguous, embed, fresh)
         links = self._link(overlaps, near, fresh)
         wanted = [i for i in range(len(boxes)) if i not in fresh and (
-            i not in links or seconds - self.tracks[links[i]].seconds >= self.refresh_seconds)]  # fmt: skip
+            i not in links or seconds - self.tracks[links[i]].seconds >= self.tracks[links[i]].interval)]  # fmt: skip
         self._compute(wanted, embed, fresh)
         result = []
         for i, box in enumerate(boxes):
@@ -102,11 +106,13 @@ class IdentityTracker:
             if track is not None and i in fresh and np.linalg.norm(fresh[i] - track.mean) > SAME_PERSON:
                 track = None  # someone else is where the track was: a new track starts here
             if track is None:
-                track = _Track(self.next_track, box, self.frame, seconds, np.zeros(fresh[i].shape, np.float64), 0)
+                track = _Track(self.next_track, box, self.frame, seconds, np.zeros(fresh[i].shape, np.float64), 0,
+                               self.refresh_seconds / 2)  # doubled below, at its first embedding
                 self.next_track += 1
                 self.tracks.append(track)
             if i in fresh:
                 track.total, track.count, track.seconds = track.total + fresh[i], track.count + 1, seconds
+                track.interval = min(2 * track.interval, self.max_refresh_seconds)
             track.box, track.frame = box, self.frame
             mean = track.mean
             result.append(FaceIdentity(track.id, fresh[i] if i in fresh else mean, i in fresh, mean))

@@ -106,8 +106,10 @@ def frame_count(source: MediaSource) -> int | None:
     return 1 if source.kind == "image" else video_info(source.path).frame_count
 
 
-def read_frames(source: MediaSource, every: int = 1, skip: frozenset[int] = frozenset()) -> Iterator[Frame]:
-    """Yield every ``every``-th frame of a source upright, leaving out indices in ``skip`` (already done).
+def read_frames(source: MediaSource, every: int = 1, skip: frozenset[int] = frozenset(),
+                accurate: bool = True) -> Iterator[Frame]:
+    """Yield every ``every``-th frame of a source upright, leaving out indices in ``skip`` (already done);
+    ``accurate``: a video's colour conversion, as in ``DecodedToRGB``.
 
     Raises MediaError for a file that cannot be read; a video that loses frames raises DamagedMedia
     after every frame that decodes was yielded, so that the caller keeps what it had and reports the rest.
@@ -119,4 +121,4 @@ def read_frames(source: MediaSource, every: int = 1, skip: frozenset[int] = froz
             picture = read_picture(source.path)
             yield Frame(0, 0.0, picture.rgb, None, picture.alpha)
         return
-    yield from read_video(source.path, every, skip)
+    yield from read_video(source.path, every, skip, accurate=accurate)

@@ -257,9 +257,14 @@ class Frame:
 
 
 class DecodedToRGB:
-    """Decoded frame to upright 8-bit RGB (and alpha) as ``VideoDescription`` says it must be read."""
+    """Decoded frame to upright 8-bit RGB (and alpha) as ``VideoDescription`` says it must be read.
 
-    def __init__(self, description: VideoDescription) -> None:
+    ``accurate``: swscale's accurate rounding and full chroma interpolation (colour bars within 1 level);
+    False keeps the declared matrix and range but takes swscale's fast path (within ~3 levels, 7x faster
+    at 400x300: 0.11 against 0.79 ms a frame), for readers that only look, like the content gate."""
+
+    def __init__(self, description: VideoDescription, accurate: bool = True) -> None:
+        self.interpolation = ACCURATE if accurate else None
         self.orientation = description.orientation
         self.colour = description.colour
         self.hdr = {PQ: "pq", HLG: "hlg"}.get(description.colour.transfer)
@@ -267,7 +272,7 @@ class DecodedToRGB:
 
     def __call__(self, frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
         options: dict[str, Any] = {"src_colorspace": self.colour.swscale_matrix, "src_color_range": self.colour.range_code,
-                                   "interpolation": ACCURATE}  # fmt: skip
+                                   "interpolation": self.interpolation}  # fmt: skip
         alpha = None
         if self.hdr is not None:  # (swscale's full chroma interpolation garbles 16-bit RGB output: not used here)
             rgb = hdr_to_sdr(frame.to_ndarray(format="rgb48le", **{**options, "interpolation": None}), self.hdr)
@@ -283,15 +288,16 @@ class DecodedToRGB:
 
 
 def read_video(path: Path, every: int = 1, skip: frozenset[int] = frozenset(),
-               description: VideoDescription | None = None) -> Iterator[Frame]:
-    """Yield every ``every``-th frame (by index) of a video upright, leaving out indices in ``skip``.
+               description: VideoDescription | None = None, accurate: bool = True) -> Iterator[Frame]:
+    """Yield every ``every``-th frame (by index) of a video upright, leaving out indices in ``skip``;
+    ``accurate``: as in ``DecodedToRGB``.
 
     Raises MediaError when the file is not a readable video, and DamagedMedia after the last good frame
     when frames were lost (undecodable packets, a file cut short)."""
     if every < 1:
         raise ValueError("every must be at least 1")
     description = description or describe_video(path)
-    convert = DecodedToRGB(description)
+    convert = DecodedToRGB(description, accurate)
     container = _open(path)
     with container:
         stream = container.streams.video[0]

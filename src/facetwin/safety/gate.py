@@ -114,7 +114,7 @@ class ContentGate:
         fps = 0.0 if source.kind == "image" else video_info(source.path).fps / every
         feed = FrameFeed(self.detector, fps)
         try:
-            for frame in read_frames(source, every=every):
+            for frame in read_frames(source, every=every, accurate=False):  # the detector needs no exact colour
                 feed.feed(frame)
                 if feed.new_flags() and feed.decision().refused:
                     break  # the first refusing cluster settles it
