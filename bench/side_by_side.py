@@ -1,18 +1,26 @@
-"""Extract and convert frames/s of this tree against another commit's, in the same run, on cap13 and on
-a 1080p clip.
+"""Extract and convert frames/s, and training iterations/s, of this tree (or ``--this`` commit) against
+another commit's, in the same run, on cap13 and on a 1080p clip.
 
 The other commit's ``src`` is exported with ``git archive`` into a scratch folder; each measurement is
-one ``extract`` or ``convert`` call in a fresh subprocess whose PYTHONPATH picks the tree, and the two
-trees alternate (base, this, base, this, ...) so that both see the same machine load. Prints JSON: the
-frames/s of every run, the medians, and this tree's median over the base's.
+one ``extract``, ``convert`` or ``train`` call in a fresh subprocess whose PYTHONPATH picks the tree, and
+the two trees alternate (base, this, base, this, ...) so that both see the same machine load. Prints
+JSON: the rate of every run, the medians, and this tree's median over the base's.
+
+``train``: ``--train-iterations`` of ``original`` at batch 16, seed 0, one DataLoader worker, on face sets
+of franck and cap12 (every 10th frame) that each tree extracts for itself; the rate is iterations/s of
+the training loop (the steps after the first five, timed by the trainer's ``on_step``). Not per clip: it
+runs once per round.
 
 Clips: cap13_edit2.mp4 (the first ``--seconds``, 400x300, one face), and the same seconds scaled to
 1440x1080 and centred in a 1920x1080 frame (the face ~500 px). Convert uses a throwaway ``original``
 model trained for 20 iterations on the demo faces (speed does not depend on training), ``--direction
 b2a``; this tree's first conversion, which computes the model's people.json once, is not timed.
 
-    PYTHONPATH=src .venv/bin/python bench/side_by_side.py --base 7b5297f [--runs 3] [--seconds 12] [--hd-seconds 3]
-        [--jobs extract,convert] [--skip-hd]
+    PYTHONPATH=src .venv/bin/python bench/side_by_side.py --base 7b5297f [--this COMMIT] [--runs 3] [--seconds 12]
+        [--hd-seconds 3] [--jobs extract,convert,train] [--train-iterations 60] [--skip-hd]
+
+A base whose model folder format is older than this tree's: convert uses a model that the base trains
+(each tree gets its own copy; this tree's first conversion, which migrates it, is not timed).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +48,26 @@ WORKER = """
 import json, sys, time
 from pathlib import Path
 job, clip, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-if job == "extract":
+if job in ("train", "model"):
+    try:
+        from facetwin.options import ExtractOptions, RunOptions, TrainConfig
+    except ImportError:  # trees before the options module (3083c3b)
+        from facetwin.extract import ExtractOptions
+        from facetwin.train.trainer import RunOptions, TrainConfig
+    from facetwin.demo_data import ensure_demo_clips
+    from facetwin.extract import extract
+    from facetwin.train.trainer import train
+    clips, sets = ensure_demo_clips(), out.parent / "sets"
+    if not sets.exists():
+        extract([clips.franck], sets / "a", ExtractOptions(every=10, max_faces=1))
+        extract([clips.cap12], sets / "b", ExtractOptions(every=10, max_faces=1))
+    iterations = int(sys.argv[4])
+    config = TrainConfig(str(sets / "a"), str(sets / "b"), model="original", batch_size=16 if job == "train" else 8)
+    stamps = []
+    train(out, config, RunOptions(iterations=iterations, save_every=iterations, preview_every=10**6, workers=1),
+          on_step=lambda step, losses: stamps.append(time.perf_counter()))
+    frames, seconds = len(stamps) - 5, stamps[-1] - stamps[4]  # the steps after the first five
+elif job == "extract":
     from facetwin.extract import extract
     try:
         from facetwin.options import ExtractOptions
@@ -90,7 +118,7 @@ def cut(source: Path, target: Path, seconds: float, size: tuple[int, int] | None
     return target
 
 
-def run(tree: Path, job: str, clip: Path, out: Path, model: Path | None = None) -> float:
+def run(tree: Path, job: str, clip: Path, out: Path, model: Path | str | None = None) -> float:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     args = [sys.executable, "-c", WORKER, job, str(clip), str(out)] + ([str(model)] if model else [])
     result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
@@ -100,15 +128,24 @@ def run(tree: Path, job: str, clip: Path, out: Path, model: Path | None = None) 
     return float(measured["frames"] / measured["seconds"])
 
 
+def export(commit: str, folder: Path) -> Path:
+    """``commit``'s src exported into ``folder`` (git archive)."""
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", default="7b5297f", help="the commit to compare with")
+    parser.add_argument("--this", default=None, help="a commit to measure instead of the working tree")
+    parser.add_argument("--train-iterations", type=int, default=60)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=12.0, help="seconds of cap13")
     parser.add_argument("--hd-seconds", type=float, default=3.0, help="seconds of the 1080p clip")
     parser.add_argument("--skip-hd", action="store_true")
-    parser.add_argument("--jobs", default="extract,convert", help="extract, convert or both (a base whose model folder"
-                        " format differs can only be compared on extract)")
+    parser.add_argument("--jobs", default="extract,convert", help="any of extract, convert, train (comma-separated)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from facetwin.demo_data import ensure_demo_clips
@@ -116,39 +153,40 @@ def main() -> None:
     clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        base = scratch / "base"
-        base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.base, "src"], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
-        trees = {"base": base, "this": ROOT}
+        trees = {"base": export(args.base, scratch / "base"), "this": ROOT if args.this is None else export(args.this, scratch / "this")}
         sd = cut(clips.cap13, scratch / "cap13.mp4", args.seconds)
         hd = None if args.skip_hd else cut(clips.cap13, scratch / "cap13_1080p.mp4", args.hd_seconds, (1920, 1080))
-        sys.path.insert(0, str(HERE))
-        from convert import throwaway_model  # bench/convert.py
 
         jobs = args.jobs.split(",")
-        model = scratch / "model"
+        models = {name: scratch / f"model_{name}" for name in trees}
         if "convert" in jobs:
-            throwaway_model(scratch)
-            run(ROOT, "convert", sd, scratch / "warm.mp4", model)  # people.json, once
+            # a model in the base's format (the newer tree must open it) when both trees can train one
+            run(trees["base"], "model", sd, scratch / "trained" / "model", 20)
+            for name in trees:
+                shutil.copytree(scratch / "trained" / "model", models[name])
+                run(trees[name], "convert", sd, scratch / f"warm_{name}.mp4", models[name])  # migration, people.json
         results: dict[str, dict[str, list[float]]] = {}
         for index in range(args.runs):
-            for clip_name, clip in (("cap13", sd), ("1080p", hd)):
-                if clip is None:
-                    continue
-                for job in jobs:
+            for job in jobs:
+                for clip_name, clip in (("cap13", sd), ("1080p", hd)) if job != "train" else (("demo sets", sd),):
+                    if clip is None:
+                        continue
                     for name, tree in trees.items():
-                        out = scratch / f"{name}_{job}_{clip_name}_{index}" / ("set" if job == "extract" else "out.mp4")
-                        fps = run(tree, job, clip, out, model if job == "convert" else None)
-                        results.setdefault(f"{job} {clip_name}", {}).setdefault(name, []).append(round(fps, 3))
-                        print(f"run {index + 1} {job} {clip_name} {name}: {fps:.2f} frames/s", file=sys.stderr)
+                        out = scratch / f"{name}_{job}_{clip_name}_{index}" / {"extract": "set", "convert": "out.mp4"}.get(job, "model")
+                        extra = models[name] if job == "convert" else args.train_iterations if job == "train" else None
+                        if job == "train":  # each tree trains on the face sets it extracted itself
+                            out = scratch / f"train_{name}" / f"model_{index}"
+                        rate = run(tree, job, clip, out, extra)
+                        results.setdefault(f"{job} {clip_name}", {}).setdefault(name, []).append(round(rate, 3))
+                        unit = "iterations/s" if job == "train" else "frames/s"
+                        print(f"run {index + 1} {job} {clip_name} {name}: {rate:.2f} {unit}", file=sys.stderr)
         summary = {
-            key: {"median_fps": {n: statistics.median(v) for n, v in by_tree.items()},
+            key: {"median_per_s": {n: statistics.median(v) for n, v in by_tree.items()},
                   "this_over_base": round(statistics.median(by_tree["this"]) / statistics.median(by_tree["base"]), 3),
                   "runs": by_tree}
             for key, by_tree in results.items()
         }  # fmt: skip
-        print(json.dumps({"base": args.base, "seconds": args.seconds, "hd_seconds": args.hd_seconds,
+        print(json.dumps({"base": args.base, "this": args.this or "working tree", "seconds": args.seconds, "hd_seconds": args.hd_seconds,
                           "time": time.strftime("%Y-%m-%d %H:%M"), "load_average": os.getloadavg(), **summary}, indent=2))
 
 
