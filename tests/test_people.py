@@ -165,6 +165,7 @@ def test_a_track_missed_for_three_frames_is_filled_between_its_neighbours(cap13_
     assert not any(face.filled for index, faces in done if index not in missed for face in faces)
 
 
+@pytest.mark.slow  # over 3.5 s: keeps make check under two minutes
 def test_each_track_keeps_its_own_face_where_sizes_flip(b_twice: list[np.ndarray]) -> None:
     """Two faces of one person whose size order flips: each smoothed face stays on its own side, near its
     own detection, in every frame (a filter per "largest face" slot blended the two)."""

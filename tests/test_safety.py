@@ -131,6 +131,7 @@ def test_a_short_segment_spliced_into_a_long_clip_is_refused_stray_false_positiv
     assert len(screen.checked) < 0.2 * TEN_MINUTES, "and the screen checks a fraction of the frames"
 
 
+@pytest.mark.slow  # over 3.5 s: keeps make check under two minutes
 def test_the_screen_refuses_whatever_the_full_check_refuses() -> None:
     """Segments from 0.12 s to 4 s, at every phase of the schedule, in three detector patterns, with and
     without a detectable cut at the splice, in a clean minute: the screen and the full check agree on
