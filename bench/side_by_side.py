@@ -7,9 +7,9 @@ the two trees alternate (base, this, base, this, ...) so that both see the same 
 JSON: the rate of every run, the medians, and this tree's median over the base's.
 
 ``train``: ``--train-iterations`` of ``original`` at batch 16, seed 0, one DataLoader worker, on face sets
-of franck and cap12 (every 10th frame) that each tree extracts for itself; the rate is iterations/s of
-the training loop (the steps after the first five, timed by the trainer's ``on_step``). Not per clip: it
-runs once per round.
+of franck and cap12 (every 10th frame) that each tree extracts for itself; the rate is one over the
+median step time (the trainer's ``on_step`` stamps, leaving out the first five steps and the last, which
+also scores the held-out faces, writes a preview and saves). Not per clip: it runs once per round.
 
 Clips: cap13_edit2.mp4 (the first ``--seconds``, 400x300, one face), and the same seconds scaled to
 1440x1080 and centred in a 1920x1080 frame (the face ~500 px). Convert uses a throwaway ``original``
@@ -66,7 +66,8 @@ if job in ("train", "model"):
     stamps = []
     train(out, config, RunOptions(iterations=iterations, save_every=iterations, preview_every=10**6, workers=1),
           on_step=lambda step, losses: stamps.append(time.perf_counter()))
-    frames, seconds = len(stamps) - 5, stamps[-1] - stamps[4]  # the steps after the first five
+    steps = [b - a for a, b in zip(stamps[4:-1], stamps[5:-1])]  # not the first five, nor the last (it scores)
+    frames, seconds = 1, sorted(steps)[len(steps) // 2]
 elif job == "extract":
     from facetwin.extract import extract
     try:
