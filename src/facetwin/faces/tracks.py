@@ -5,9 +5,10 @@ frame's faces to the tracks of the frames before by position (box overlap) and, 
 ambiguous (two faces near one track, or one face near two), by identity. It gives every face its track
 number and an identity embedding: computed on the first face of a track, again after
 ``refresh_seconds`` of video, and after twice as long each time the track's identity holds, up to
-``MAX_REFRESH_SECONDS`` (and on every face whose link was ambiguous), copied to the faces in between. A computed embedding that is farther than ``SAME_PERSON`` from its track's mean starts a new
-track there: the box moved onto someone else. dlib's network costs ~15-40 ms a face on our CPUs, so
-embedding a few faces of a long steady track instead of every face is what keeps extract and convert at
+``MAX_REFRESH_SECONDS`` (and on every face whose link was ambiguous), copied to the faces in between.
+A computed embedding that is farther than ``SAME_PERSON`` from its track's mean starts a new track
+there: the box moved onto someone else. An embedding costs ~23 ms a face in the PyTorch port and ~110 ms
+in dlib's own network on our CPUs (``faces.identity``), so embedding a few faces of a long steady track instead of every face is what keeps extract and convert at
 their speed (``bench/identity.py`` measures the cost and how far a copied embedding is from the exact
 one; ``bench/side_by_side.py`` extract's speed against a tree without identities).
 
@@ -65,7 +66,6 @@ class _Track:
     seconds: float  # when its identity was last computed
     total: np.ndarray = field(repr=False)  # sum of the computed embeddings
     count: int
-    interval: float  # seconds of video until its identity is computed again
 
     @property
     def mean(self) -> np.ndarray:
@@ -98,7 +98,7 @@ class IdentityTracker:
         self._compute(ambiguous, embed, fresh)
         links = self._link(overlaps, near, fresh)
         wanted = [i for i in range(len(boxes)) if i not in fresh and (
-            i not in links or seconds - self.tracks[links[i]].seconds >= self.tracks[links[i]].interval)]  # fmt: skip
+            i not in links or seconds - self.tracks[links[i]].seconds >= self._interval(self.tracks[links[i]]))]  # fmt: skip
         self._compute(wanted, embed, fresh)
         result = []
         for i, box in enumerate(boxes):
@@ -106,17 +106,20 @@ class IdentityTracker:
             if track is not None and i in fresh and np.linalg.norm(fresh[i] - track.mean) > SAME_PERSON:
                 track = None  # someone else is where the track was: a new track starts here
             if track is None:
-                track = _Track(self.next_track, box, self.frame, seconds, np.zeros(fresh[i].shape, np.float64), 0,
-                               self.refresh_seconds / 2)  # doubled below, at its first embedding
+                track = _Track(self.next_track, box, self.frame, seconds, np.zeros(fresh[i].shape, np.float64), 0)
                 self.next_track += 1
                 self.tracks.append(track)
             if i in fresh:
                 track.total, track.count, track.seconds = track.total + fresh[i], track.count + 1, seconds
-                track.interval = min(2 * track.interval, self.max_refresh_seconds)
             track.box, track.frame = box, self.frame
             mean = track.mean
             result.append(FaceIdentity(track.id, fresh[i] if i in fresh else mean, i in fresh, mean))
         return result
+
+    def _interval(self, track: _Track) -> float:
+        """Seconds of video after its last embedding that a track's identity is computed again: doubling
+        with each embedding it has had, from ``refresh_seconds`` up to ``max_refresh_seconds``."""
+        return min(self.refresh_seconds * 2 ** (track.count - 1), self.max_refresh_seconds)
 
     def _compute(self, indices: list[int], embed: Callable[[list[int]], np.ndarray], into: dict[int, np.ndarray]) -> None:
         if indices:

@@ -247,8 +247,7 @@ async def upload_media(request: Request) -> Response:
             try:
                 check = await run_in_threadpool(studio.intake.adopt, partial, filename)
                 notes.append((check.verdict, f"{check.path}: {check.message}"))
-            except FacetwinError as exc:
-                partial.unlink(missing_ok=True)
+            except FacetwinError as exc:  # its file goes with the staging folder
                 notes.append(("unreadable", str(exc)))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
