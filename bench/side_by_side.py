@@ -11,13 +11,21 @@ of franck and cap12 (every 10th frame) that each tree extracts for itself; the r
 median step time (the trainer's ``on_step`` stamps, leaving out the first five steps and the last, which
 also scores the held-out faces, writes a preview and saves). Not per clip: it runs once per round.
 
+``lockstep``: the same training in both trees at once, in strict alternation: a tree runs one step, hands
+a baton to the other (a byte through a pipe) and waits for it back, so step k of each tree sees the same
+machine within seconds. On this VM, separate runs of the same tree drift by 15 % over minutes, more than
+the difference sought; paired steps do not. No DataLoader worker (its prefetching would run during the
+other tree's step), so a step is data, forward, backward and logging. Reports one over each step's time,
+and the median of the paired ratios (this tree's rate over the base's, step k against step k) with a 95 %
+bootstrap interval.
+
 Clips: cap13_edit2.mp4 (the first ``--seconds``, 400x300, one face), and the same seconds scaled to
 1440x1080 and centred in a 1920x1080 frame (the face ~500 px). Convert uses a throwaway ``original``
 model trained for 20 iterations on the demo faces (speed does not depend on training), ``--direction
 b2a``; this tree's first conversion, which computes the model's people.json once, is not timed.
 
     PYTHONPATH=src .venv/bin/python bench/side_by_side.py --base 7b5297f [--this COMMIT] [--runs 3] [--seconds 12]
-        [--hd-seconds 3] [--jobs extract,convert,train] [--train-iterations 60] [--skip-hd]
+        [--hd-seconds 3] [--jobs extract,convert,train,lockstep] [--train-iterations 60] [--skip-hd]
 
 A base whose model folder format is older than this tree's: convert uses a model that the base trains
 (each tree gets its own copy; this tree's first conversion, which migrates it, is not timed).
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -48,7 +57,7 @@ WORKER = """
 import json, sys, time
 from pathlib import Path
 job, clip, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-if job in ("train", "model"):
+if job in ("train", "model", "lockstep"):
     try:
         from facetwin.options import ExtractOptions, RunOptions, TrainConfig
     except ImportError:  # trees before the options module (3083c3b)
@@ -62,10 +71,27 @@ if job in ("train", "model"):
         extract([clips.franck], sets / "a", ExtractOptions(every=10, max_faces=1))
         extract([clips.cap12], sets / "b", ExtractOptions(every=10, max_faces=1))
     iterations = int(sys.argv[4])
-    config = TrainConfig(str(sets / "a"), str(sets / "b"), model="original", batch_size=16 if job == "train" else 8)
-    stamps = []
-    train(out, config, RunOptions(iterations=iterations, save_every=iterations, preview_every=10**6, workers=1),
-          on_step=lambda step, losses: stamps.append(time.perf_counter()))
+    config = TrainConfig(str(sets / "a"), str(sets / "b"), model="original", batch_size=8 if job == "model" else 16)
+    stamps, steps = [], []
+    if job == "lockstep":  # one step, then hand the baton to the other tree and wait for it back
+        import os
+        baton_in, baton_out, started = int(sys.argv[5]), int(sys.argv[6]), [time.perf_counter()]
+        def on_step(step, losses):
+            steps.append(time.perf_counter() - started[0])
+            if step < iterations:
+                if step > 1 or sys.argv[7] == "first":
+                    os.write(baton_out, b"x")
+                os.read(baton_in, 1)
+            else:
+                os.write(baton_out, b"x")
+            started[0] = time.perf_counter()
+    else:
+        on_step = lambda step, losses: stamps.append(time.perf_counter())
+    train(out, config, RunOptions(iterations=iterations, save_every=iterations, preview_every=10**6,
+                                  workers=0 if job == "lockstep" else 1), on_step=on_step)
+    if job == "lockstep":
+        print(json.dumps({"steps": steps[5:-1]}))  # not the first five, nor the last (it scores and saves)
+        sys.exit(0)
     steps = [b - a for a, b in zip(stamps[4:-1], stamps[5:-1])]  # not the first five, nor the last (it scores)
     frames, seconds = 1, sorted(steps)[len(steps) // 2]
 elif job == "extract":
@@ -119,7 +145,7 @@ def cut(source: Path, target: Path, seconds: float, size: tuple[int, int] | None
     return target
 
 
-def run(tree: Path, job: str, clip: Path, out: Path, model: Path | str | None = None) -> float:
+def run(tree: Path, job: str, clip: Path, out: Path, model: Path | str | int | None = None) -> float:
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     args = [sys.executable, "-c", WORKER, job, str(clip), str(out)] + ([str(model)] if model else [])
     result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
@@ -127,6 +153,32 @@ def run(tree: Path, job: str, clip: Path, out: Path, model: Path | str | None = 
         raise SystemExit(f"{tree} {job} failed:\n{result.stderr[-3000:]}")
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     return float(measured["frames"] / measured["seconds"])
+
+
+def lockstep(trees: dict[str, Path], scratch: Path, clip: Path, iterations: int) -> dict[str, list[float]]:
+    """Both trees train at once in step-by-step alternation: each runs one step while the other waits
+    (a baton passed through two pipes), so consecutive steps of the two see the same machine. Seconds of
+    each step (data, step, logging; no DataLoader worker), leaving out the first five and the last."""
+    read_base, write_base = os.pipe()
+    read_this, write_this = os.pipe()
+    fds = {"base": (read_base, write_this), "this": (read_this, write_base)}
+    processes = {}
+    for name, tree in trees.items():
+        env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+        baton_in, baton_out = fds[name]
+        args = [sys.executable, "-c", WORKER, "lockstep", str(clip), str(scratch / f"train_{name}" / "model_lockstep"),
+                str(iterations), str(baton_in), str(baton_out), "first" if name == "base" else "second"]  # fmt: skip
+        processes[name] = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                           pass_fds=(baton_in, baton_out))  # fmt: skip
+    steps = {}
+    for name, process in processes.items():
+        out, err = process.communicate()
+        if process.returncode:
+            raise SystemExit(f"{trees[name]} lockstep training failed:\n{err[-3000:]}")
+        steps[name] = json.loads(out.strip().splitlines()[-1])["steps"]
+    for fd in (read_base, write_base, read_this, write_this):
+        os.close(fd)
+    return steps
 
 
 def export(commit: str, folder: Path) -> Path:
@@ -146,7 +198,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="seconds of cap13")
     parser.add_argument("--hd-seconds", type=float, default=3.0, help="seconds of the 1080p clip")
     parser.add_argument("--skip-hd", action="store_true")
-    parser.add_argument("--jobs", default="extract,convert", help="any of extract, convert, train (comma-separated)")
+    parser.add_argument("--jobs", default="extract,convert", help="any of extract, convert, train, lockstep (comma-separated)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from facetwin.demo_data import ensure_demo_clips
@@ -167,6 +219,21 @@ def main() -> None:
                 shutil.copytree(scratch / "trained" / "model", models[name])
                 run(trees[name], "convert", sd, scratch / f"warm_{name}.mp4", models[name])  # migration, people.json
         results: dict[str, dict[str, list[float]]] = {}
+        lockstep_paired, lockstep_interval = float("nan"), [float("nan")] * 2
+        if "lockstep" in jobs:
+            for name, tree in trees.items():  # face sets extracted (and the imports warmed) before the race
+                run(tree, "model", sd, scratch / f"train_{name}" / "model_warm", 8)
+            seconds = lockstep(trees, scratch, sd, args.train_iterations)
+            paired = [b / t for b, t in zip(seconds["base"], seconds["this"])]  # this tree's rate over the base's
+            results["lockstep"] = {name: [round(1 / s, 4) for s in values] for name, values in seconds.items()}
+            lockstep_paired = round(statistics.median(paired), 3)
+            draw = random.Random(0)  # 95 % bootstrap interval of that median
+            medians = sorted(statistics.median(draw.choices(paired, k=len(paired))) for _ in range(2000))
+            lockstep_interval = [round(medians[50], 3), round(medians[1949], 3)]
+            print(f"lockstep: median step {statistics.median(seconds['base']):.3f} s (base) against"
+                  f" {statistics.median(seconds['this']):.3f} s (this); median paired rate ratio {lockstep_paired}",
+                  file=sys.stderr)  # fmt: skip
+            jobs = [job for job in jobs if job != "lockstep"]
         for index in range(args.runs):
             for job in jobs:
                 for clip_name, clip in (("cap13", sd), ("1080p", hd)) if job != "train" else (("demo sets", sd),):
@@ -187,6 +254,9 @@ def main() -> None:
                   "runs": by_tree}
             for key, by_tree in results.items()
         }  # fmt: skip
+        if "lockstep" in summary:
+            summary["lockstep"]["paired_this_over_base"] = lockstep_paired  # the figure to quote
+            summary["lockstep"]["paired_95_percent_interval"] = lockstep_interval
         print(json.dumps({"base": args.base, "this": args.this or "working tree", "seconds": args.seconds, "hd_seconds": args.hd_seconds,
                           "time": time.strftime("%Y-%m-%d %H:%M"), "load_average": os.getloadavg(), **summary}, indent=2))
 

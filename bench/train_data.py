@@ -6,8 +6,14 @@ Face sets of ``--faces`` faces a side are made from the demo faces (A: franck.mp
 with a distinct frame number and time, as if a long video had been extracted. For each model:
 
 - ``cold``: ``facetwin train`` in a subprocess with no training cache: the cache is built (both sets),
-  then one step runs. ``warm``: the same with the cache in place. Time to the first step is wall-clock
-  from launch to the first row of losses.csv (it includes Python's start, ~``import_s``).
+  then three steps run. ``warm``: the same with the cache in place. Time to the first step is wall-clock
+  from launch to the first step's row in losses.csv (three steps, so that row is not also the run's last,
+  which scores the held-out faces first). It includes what does not depend on the face count: Python's
+  start and imports (~``import_s``), PyTorch's optimizer set-up (it imports torch._dynamo, ~3 s), the
+  held-out score of the new model at step 0, and the first step itself; ``warm_demo_sets`` is the same run
+  on the demo sets (a few hundred faces), so the difference is what 100,000 faces cost.
+- ``open_faces_s``: what the trainer does with the faces before the first step, in this process: open
+  both sets, bring their caches up to date (nothing to do: warm) and split them; median of ``--runs``.
 - ``memory``: peak over the run of the summed PSS (proportional set size: a page shared by several
   processes counts once in total, which is what the machine spends) of the training process and all
   its children, sampled every 0.2 s from /proc, for 0, 1 and 4 workers, ``--steps`` steps each, warm.
@@ -43,10 +49,10 @@ from torch.utils.data import DataLoader
 
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.extract import extract
-from facetwin.facepool import FacePool, load_pool, working_size
+from facetwin.facepool import FacePool, load_pool, split_pool, working_size
 from facetwin.faceset import FaceSet
 from facetwin.models.registry import build_model
-from facetwin.options import AugmentSettings, ExtractOptions
+from facetwin.options import AugmentSettings, ExtractOptions, TrainConfig
 from facetwin.train.data import PairDataset, StepSampler, worker_init
 
 
@@ -152,6 +158,14 @@ def train_run(sets: dict[str, Path], model: str, model_dir: Path, steps: int, wo
             "peak_pss_mib": round(memory.peak_mib, 1)}  # fmt: skip
 
 
+def open_faces(sets: dict[str, Path], size: int) -> float:
+    """Seconds to open both sets' caches at ``size`` and split them, as the trainer does before step 1."""
+    started = time.perf_counter()
+    for path in sets.values():
+        split_pool(load_pool(path, size), 0, TrainConfig.holdout)
+    return time.perf_counter() - started
+
+
 class InMemoryPool(FacePool):
     """The pool training used before the cache: every crop decoded into a list in memory (and pickled
     into every worker with the dataset). Kept here only to compare against."""
@@ -217,14 +231,17 @@ def main() -> None:
             size = working_size(spec.size, spec.coverage)
             for side in big:
                 shutil.rmtree(big[side] / "cache" / f"w{size}", ignore_errors=True)
-            cold = train_run(big, model, work / "model_cold", 1, 1)
-            warm = train_run(big, model, work / "model_warm", 1, 1)
+            cold = train_run(big, model, work / "model_cold", 3, 1)
+            warm = train_run(big, model, work / "model_warm", 3, 1)
+            warm_demo = train_run(demo, model, work / "model_warm_demo", 3, 1)
+            open_faces_s = round(statistics.median(open_faces(big, size) for _ in range(args.runs)), 2)
             memory = {f"workers_{w}": train_run(big, model, work / f"model_w{w}", args.steps, w) for w in (0, 1, 4)}
             pools = {side: load_pool(demo[side], size) for side in demo}
             legacy = {side: InMemoryPool(pool) for side, pool in pools.items()}
             results[model] = {
                 "working_size": size,
-                "cold_cache": cold, "warm_cache": warm, "memory": memory,
+                "cold_cache": cold, "warm_cache": warm, "warm_demo_sets": warm_demo, "open_faces_s": open_faces_s,
+                "memory": memory,
                 "peak_pss_4_over_1_workers": round(memory["workers_4"]["peak_pss_mib"] / memory["workers_1"]["peak_pss_mib"], 3),
                 "loader_samples_per_s": {"cache": loader_rate(pools, model, args.loader_batches, args.runs),
                                          "in_memory_lists_before": loader_rate(legacy, model, args.loader_batches, args.runs)},

