@@ -76,14 +76,17 @@ if job in ("train", "model", "lockstep"):
     if job == "lockstep":  # one step, then hand the baton to the other tree and wait for it back
         import os
         baton_in, baton_out, started = int(sys.argv[5]), int(sys.argv[6]), [time.perf_counter()]
+        def pass_baton():
+            try:
+                os.write(baton_out, b"x")
+            except BrokenPipeError:  # the other tree has ended (or failed): go on alone
+                pass
         def on_step(step, losses):
             steps.append(time.perf_counter() - started[0])
+            if step > 1 or sys.argv[7] == "first" or step == iterations:
+                pass_baton()
             if step < iterations:
-                if step > 1 or sys.argv[7] == "first":
-                    os.write(baton_out, b"x")
-                os.read(baton_in, 1)
-            else:
-                os.write(baton_out, b"x")
+                os.read(baton_in, 1)  # b"" at once when the other tree has ended
             started[0] = time.perf_counter()
     else:
         on_step = lambda step, losses: stamps.append(time.perf_counter())
@@ -170,14 +173,14 @@ def lockstep(trees: dict[str, Path], scratch: Path, clip: Path, iterations: int)
                 str(iterations), str(baton_in), str(baton_out), "first" if name == "base" else "second"]  # fmt: skip
         processes[name] = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                            pass_fds=(baton_in, baton_out))  # fmt: skip
+    for fd in (read_base, write_base, read_this, write_this):
+        os.close(fd)  # only the two trees hold the pipes: if one dies, the other reads EOF instead of hanging
     steps = {}
     for name, process in processes.items():
         out, err = process.communicate()
         if process.returncode:
             raise SystemExit(f"{trees[name]} lockstep training failed:\n{err[-3000:]}")
         steps[name] = json.loads(out.strip().splitlines()[-1])["steps"]
-    for fd in (read_base, write_base, read_this, write_this):
-        os.close(fd)
     return steps
 
 

@@ -162,7 +162,7 @@ def open_faces(sets: dict[str, Path], size: int) -> float:
     """Seconds to open both sets' caches at ``size`` and split them, as the trainer does before step 1."""
     started = time.perf_counter()
     for path in sets.values():
-        split_pool(load_pool(path, size), 0, TrainConfig.holdout)
+        split_pool(load_pool(path, size), TrainConfig.seed, TrainConfig.holdout)
     return time.perf_counter() - started
 
 

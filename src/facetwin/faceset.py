@@ -289,8 +289,6 @@ class FaceSet:
             if name in files[there]:
                 here.mkdir(exist_ok=True)
                 os.replace(there / name, here / name)
-                files[there].discard(name)
-                files[here].add(name)
             else:
                 gone.append((face_id,))
         if gone:

@@ -8,9 +8,10 @@ number and an identity embedding: computed on the first face of a track, again a
 ``MAX_REFRESH_SECONDS`` (and on every face whose link was ambiguous), copied to the faces in between.
 A computed embedding that is farther than ``SAME_PERSON`` from its track's mean starts a new track
 there: the box moved onto someone else. An embedding costs ~23 ms a face in the PyTorch port and ~110 ms
-in dlib's own network on our CPUs (``faces.identity``), so embedding a few faces of a long steady track instead of every face is what keeps extract and convert at
-their speed (``bench/identity.py`` measures the cost and how far a copied embedding is from the exact
-one; ``bench/side_by_side.py`` extract's speed against a tree without identities).
+in dlib's own network on our CPUs (``faces.identity``), so embedding a few faces of a long steady track
+instead of every face is what keeps extract and convert at their speed (``bench/identity.py`` measures
+the cost and how far a copied embedding is from the exact one; ``bench/side_by_side.py`` extract's speed
+against a tree without identities).
 
 ``GapFiller`` delays frames by ``max_gap`` and gives a track the frames it missed in between two frames
 where it was found (a blink of the detector), its mesh interpolated linearly from the neighbours, so a
