@@ -17,6 +17,9 @@ with a distinct frame number and time, as if a long video had been extracted. Fo
 - ``memory``: peak over the run of the summed PSS (proportional set size: a page shared by several
   processes counts once in total, which is what the machine spends) of the training process and all
   its children, sampled every 0.2 s from /proc, for 0, 1 and 4 workers, ``--steps`` steps each, warm.
+- ``crop_png``: the demo's crops re-encoded as extract wrote them before (zlib level 1, OpenCV's filter
+  choice: Paeth on faces) and as it writes them now (``faceset.CROP_PNG_PARAMS``): milliseconds to decode
+  and to encode one crop (one thread, median of ``--runs``) and KiB a crop. Decoding bounds a cold cache.
 - ``loader``: samples/s of PairDataset on the demo sets through a DataLoader (1 worker), with the pool
   read from the cache against the pool the trainer used before (every crop decoded into lists in
   memory and pickled into each worker); median of ``--runs``.
@@ -50,7 +53,7 @@ from torch.utils.data import DataLoader
 from facetwin.demo_data import ensure_demo_clips
 from facetwin.extract import extract
 from facetwin.facepool import FacePool, load_pool, split_pool, working_size
-from facetwin.faceset import FaceSet
+from facetwin.faceset import CROP_PNG_PARAMS, FaceSet
 from facetwin.models.registry import build_model
 from facetwin.options import AugmentSettings, ExtractOptions, TrainConfig
 from facetwin.train.data import PairDataset, StepSampler, worker_init
@@ -194,6 +197,28 @@ def _read_crop(faceset: Path, filename: str) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(faceset / "faces" / filename)), cv2.COLOR_BGR2RGB)
 
 
+def crop_png(sets: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
+    """Decode and encode time (ms a crop, one thread) and size (KiB) of the demo crops in each PNG setting."""
+    images = [cv2.imread(str(path)) for folder in sets.values() for path in sorted((folder / "faces").glob("*.png"))]
+    settings = {"level1_opencv_filter_before": (cv2.IMWRITE_PNG_COMPRESSION, 1), "now": CROP_PNG_PARAMS}
+    results = {}
+    for name, params in settings.items():
+        encoded = [cv2.imencode(".png", image, params)[1] for image in images]
+        decode, encode = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            for data in encoded:
+                cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)
+            decode.append((time.perf_counter() - started) / len(encoded) * 1e3)
+            started = time.perf_counter()
+            for image in images:
+                cv2.imencode(".png", image, params)
+            encode.append((time.perf_counter() - started) / len(images) * 1e3)
+        results[name] = {"decode_ms": round(statistics.median(decode), 3), "encode_ms": round(statistics.median(encode), 3),
+                         "kib": round(sum(d.size for d in encoded) / len(encoded) / 1024, 1)}  # fmt: skip
+    return results
+
+
 def loader_rate(pools: dict[str, FacePool], model: str, batches: int, runs: int) -> float:
     spec = build_model(model).spec
     rates = []
@@ -226,6 +251,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "import facetwin.train.trainer"], check=True)
         import_s = round(time.monotonic() - started, 1)
         results: dict[str, object] = {}
+        png = crop_png(demo, args.runs)
         for model in args.models.split(","):
             spec = build_model(model).spec
             size = working_size(spec.size, spec.coverage)
@@ -247,7 +273,7 @@ def main() -> None:
                                          "in_memory_lists_before": loader_rate(legacy, model, args.loader_batches, args.runs)},
             }  # fmt: skip
     print(json.dumps({"benchmark": "train_data", "faces_per_side": args.faces, "cpu_count": os.cpu_count(),
-                      "torch_threads": torch.get_num_threads(), "import_s": import_s, "models": results}, indent=2))
+                      "torch_threads": torch.get_num_threads(), "import_s": import_s, "crop_png": png, "models": results}, indent=2))
 
 
 if __name__ == "__main__":

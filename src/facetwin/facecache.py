@@ -31,7 +31,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,12 +166,21 @@ class FaceCache:
         if not names:
             return
         row = first_row
+        chunks = [names[start : start + BATCH] for start in range(0, len(names), BATCH)]
+        done = 0
         try:
             with open(self.crops_path, "ab") as crops, open(self.points_path, "ab") as points, \
                     ThreadPoolExecutor(DECODE_THREADS) as pool:  # fmt: skip
-                for start in range(0, len(names), BATCH):
-                    chunk = store.records_for(names[start : start + BATCH])
-                    for crop, point in pool.map(self._decode, chunk):
+
+                def submit(chunk: Sequence[str]) -> list[tuple[FaceRecord, Future[tuple[np.ndarray, np.ndarray]]]]:
+                    return [(record, pool.submit(self._decode, record)) for record in store.records_for(chunk)]
+
+                # The next chunk decodes while this one is written, fsynced and indexed.
+                pending = submit(chunks[0])
+                for k in range(len(chunks)):
+                    current, pending = pending, (submit(chunks[k + 1]) if k + 1 < len(chunks) else [])
+                    for _, future in current:
+                        crop, point = future.result()
                         crops.write(np.ascontiguousarray(crop).tobytes())
                         points.write(np.ascontiguousarray(point).tobytes())
                     for handle in (crops, points):
@@ -179,11 +188,12 @@ class FaceCache:
                         os.fsync(handle.fileno())
                     db.execute("BEGIN IMMEDIATE")
                     db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)",
-                                   [(r.filename, row + i, *stamps[r.filename]) for i, r in enumerate(chunk)])
+                                   [(r.filename, row + i, *stamps[r.filename]) for i, (r, _) in enumerate(current)])
                     db.execute("COMMIT")
-                    row += len(chunk)
+                    row += len(current)
+                    done += len(current)
                     if progress is not None:
-                        progress(start + len(chunk), len(names))
+                        progress(done, len(names))
         except OSError as exc:
             raise FacetwinError(f"{self.folder}: cannot write the training cache ({exc.strerror or exc})") from exc
 

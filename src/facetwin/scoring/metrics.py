@@ -13,8 +13,6 @@ import numpy as np
 import torch
 
 from facetwin.faces.align import eye_centres
-from facetwin.faces.detect import Detection
-from facetwin.faces.landmarks import FaceLandmarker
 from facetwin.faces.pose import head_pose
 from facetwin.models.losses import ssim_map
 
@@ -53,11 +51,16 @@ def pose_error(points: np.ndarray, reference: np.ndarray, image_size: int) -> fl
 
 class MeshReader:
     """The MediaPipe mesh on a model-sized face (float32 in [0, 1]), scaled up to ``size`` first (the mesh
-    model wants ~192 px). Points come back in pixels of that ``size`` x ``size`` image."""
+    model wants ~192 px). Points come back in pixels of that ``size`` x ``size`` image.
+
+    MediaPipe is imported here, not with the module: it takes ~1 s, and training imports this module for
+    held-out scores that read no mesh."""
 
     size = 256
 
     def __init__(self) -> None:
+        from facetwin.faces.landmarks import FaceLandmarker
+
         self._landmarker = FaceLandmarker()
 
     def read(self, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
@@ -65,6 +68,8 @@ class MeshReader:
         scale = self.size / image.shape[1]
         big = cv2.resize(np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8), (self.size, self.size), interpolation=cv2.INTER_CUBIC)
         x0, y0, x1, y1 = (v * scale for v in box)
+        from facetwin.faces.detect import Detection  # imported with the landmarker already
+
         points = self._landmarker.landmarks(big, Detection((x0, y0, x1 - x0, y1 - y0), 1.0, np.zeros((6, 2), np.float32)))
         return None if points is None else points[:, :2]
 
