@@ -19,8 +19,9 @@ mid-build loses nothing committed: rows are written and fsynced before the index
 anything past the last indexed row is truncated on the next open.
 
 Measured (``bench/train_data.py --faces 50000``, 2 cores): opening both caches of 100,000 faces when
-nothing changed takes 3.3 s (103 px) to 4.2 s (171 px), most of it a stat per crop and SQLite; a cold
-build is bounded by PNG decoding (libpng, ~2.1 ms a 256 px crop per core): 205 s (103 px) to 250 s.
+nothing changed takes 3.8 s (103 px) to 4.6 s (171 px), most of it a stat per crop and SQLite; a cold
+build is bounded by the CPU: PNG decoding (~1.45 ms a 256 px crop per core, crops as extract now writes
+them), resizing and writing, ~156 s (103 px) to ~204 s (171 px, 8.8 GB written) for both sets.
 """
 
 from __future__ import annotations

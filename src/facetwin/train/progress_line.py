@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from facetwin.progress import make_progress
+from facetwin.progress import LoggedProgress, make_progress
 
 
 class TrainProgress:
@@ -29,7 +29,7 @@ class TrainProgress:
         self.console = console
         self.by_time = iterations is None
         self.total = minutes * 60 if self.by_time and minutes else iterations
-        self.progress = Progress(
+        self.progress = LoggedProgress(
             TextColumn("[bold]train"),
             BarColumn(),
             MofNCompleteColumn() if not self.by_time else TextColumn("it {task.fields[iteration]}"),

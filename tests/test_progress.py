@@ -1,0 +1,29 @@
+"""Progress on a console that is not a terminal (a log file, a pipe, CI): Rich draws nothing there until
+the job ends, so facetwin's progress prints a line with count, rate and ETA every few seconds."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from rich.console import Console
+
+from facetwin.extract import extract
+from facetwin.options import ExtractOptions
+from facetwin.progress import make_progress
+
+
+def test_a_job_logged_to_a_file_shows_its_progress_while_it_runs(short_clips: dict[str, Path], tmp_path: Path) -> None:
+    log = io.StringIO()
+    console = Console(file=log, force_terminal=False, width=120)
+    assert not console.is_terminal
+    with make_progress("frames", console) as progress:
+        progress.log_every = 0.3
+        report = extract([short_clips["b2"]], tmp_path / "set", ExtractOptions(every=1, max_faces=1), progress)
+    assert report.exit_code == 0
+    counts = [(int(m[1]), int(m[2])) for m in re.finditer(r"(\d+)/(\d+) [\d.,]+ frames/s .* eta", log.getvalue())]
+    running = [done for done, total in counts if done < total]
+    assert len(running) >= 2, f"fewer than two lines while extract ran:\n{log.getvalue()}"
+    assert running == sorted(running), "the lines count up"
+
