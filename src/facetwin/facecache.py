@@ -168,7 +168,6 @@ class FaceCache:
             return
         row = first_row
         chunks = [names[start : start + BATCH] for start in range(0, len(names), BATCH)]
-        done = 0
         try:
             with open(self.crops_path, "ab") as crops, open(self.points_path, "ab") as points, \
                     ThreadPoolExecutor(DECODE_THREADS) as pool:  # fmt: skip
@@ -192,9 +191,8 @@ class FaceCache:
                                    [(r.filename, row + i, *stamps[r.filename]) for i, (r, _) in enumerate(current)])
                     db.execute("COMMIT")
                     row += len(current)
-                    done += len(current)
                     if progress is not None:
-                        progress(done, len(names))
+                        progress(row - first_row, len(names))
         except OSError as exc:
             raise FacetwinError(f"{self.folder}: cannot write the training cache ({exc.strerror or exc})") from exc
 

@@ -55,8 +55,8 @@ DROPPED = "dropped"  # the folder of dropped crops
 N_LANDMARKS = 478
 # Crops are PNG, zlib level 3, every row filtered "up": training's cache decodes each crop once, and
 # libpng undoes "up" far faster than the Paeth filter OpenCV picks at level 1. Measured on the demo's
-# 1,200 crops of 256 px (bench/train_data.py, ``crop_png``; one thread): level 1 as OpenCV picks, 2.48 ms
-# to decode, 76.7 KiB, 5.7 ms to encode; level 3 "up", 1.43 ms, 75.3 KiB, 6.0 ms. Lossless either way.
+# 1,200 crops of 256 px (bench/train_data.py, ``crop_png``; one thread): level 1 as OpenCV picks, 2.32 ms
+# to decode, 76.7 KiB, 5.9 ms to encode; level 3 "up", 1.45 ms, 75.3 KiB, 6.1 ms. Lossless either way.
 CROP_PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 3, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP)
 
 SCHEMA = """
