@@ -10,6 +10,10 @@ Prints JSON:
   ``--model-dir out/model`` to see it on the demo's trained model, whose swap changes the input less);
   ``shaping`` does the same, with every attack, for the mark as shipped (shaped to the picture's
   texture) and unshaped (the same everywhere, as before issue #17);
+- soft_null: the soft reader's z (``watermark.soft_read``: how far the best of the 65,536 codewords
+  stands out of the noise) on every 2nd frame of the three untouched demo clips, as is, after CRF 28 and
+  after half size then CRF 28: the evidence behind ``watermark.SOFT_Z``; ``correct_payload`` counts a
+  frame read either way, ``hard_payload`` only those the hard bits (with their 2-bit repair) read;
 - flat_patch: the luma standard deviation of a flat wall patch (FLAT_PATCH) over the first 3 s of
   cap13, unmarked, marked unshaped and marked as shipped, as is and after convert's H.264 CRF 18: how
   much grain the mark adds where there is nothing to hide it;
@@ -22,6 +26,10 @@ Prints JSON:
   on the same frames and attacks, next to facetwin's own.
 
     .venv/bin/python bench/provenance.py [--model-dir DIR] [--runs 3] [--compare-frames 12] [--speed-only]
+                                         [--watermark-only]
+
+``--watermark-only``: one convert, then only the watermark's tables (robustness, soft_null, shaping,
+flat_patch; ~10 minutes against ~50 for everything).
 
 Without --model-dir it trains a throwaway `original` (as bench/convert.py does): the figures here do not
 depend on how well the model swaps.
@@ -123,6 +131,7 @@ def score(frames: Frames, expected: Payload | None) -> dict[str, float]:
     if expected is not None:
         result["bit_accuracy"] = round(float(np.mean([r.bit_accuracy(expected) for r in readings])), 4)
         result["correct_payload"] = round(sum(p == expected for p in found) / len(frames), 4)
+        result["hard_payload"] = round(sum(r.payload == expected and not r.soft_z for r in readings) / len(frames), 4)
     return result
 
 
@@ -255,6 +264,7 @@ def main() -> None:
     parser.add_argument("--compare-frames", type=int, default=12)
     parser.add_argument("--margins", default="0.3,0.22,0.18", help="embedding margins to sweep (empty: skip)")
     parser.add_argument("--speed-only", action="store_true", help="only convert's frames/s and the shares (a quick rerun)")
+    parser.add_argument("--watermark-only", action="store_true", help="one convert, then only the watermark's tables")
     args = parser.parse_args()
     clips = ensure_demo_clips()
     with tempfile.TemporaryDirectory(prefix="facetwin-bench-") as scratch_name:
@@ -262,7 +272,9 @@ def main() -> None:
         model_dir = args.model_dir or throwaway_model(scratch)
         output = scratch / "demo_swap.mp4"
         fps: dict[str, list[float]] = {"shipped": [], "gate_checking_every_frame": [], "without_gate": [], "without_gate_and_watermark": []}
-        for run in range(args.runs):
+        if args.watermark_only:
+            convert_fps(clips.cap13, model_dir, output, gate=True, mark=True)
+        for run in range(0 if args.watermark_only else args.runs):
             fps["shipped"].append(convert_fps(clips.cap13, model_dir, output, gate=True, mark=True))
             fps["gate_checking_every_frame"].append(
                 convert_fps(clips.cap13, model_dir, scratch / "full.mp4", gate=True, mark=True, every_frame=True)
@@ -270,7 +282,7 @@ def main() -> None:
             fps["without_gate"].append(convert_fps(clips.cap13, model_dir, scratch / "nogate.mp4", gate=False, mark=True))
             fps["without_gate_and_watermark"].append(convert_fps(clips.cap13, model_dir, scratch / "plain.mp4", gate=False, mark=False))
             print(f"run {run + 1}: " + json.dumps({name: round(values[-1], 2) for name, values in fps.items()}), file=sys.stderr)
-        speed = {name: round(statistics.median(values), 2) for name, values in fps.items()}
+        speed = {name: round(statistics.median(values), 2) if values else float("nan") for name, values in fps.items()}
         if args.speed_only:
             print(json.dumps({"convert_fps": speed, **shares(speed), "runs": fps}, indent=2))
             return
@@ -280,6 +292,7 @@ def main() -> None:
         converted = decode(output)
         robustness = {name: score(attack(converted), payload) for name, attack in ATTACKS.items()}
         unmarked = {clip.name: score(decode(clip), None) for clip in (clips.franck, clips.cap12, clips.cap13)}
+        null = soft_null([clips.franck, clips.cap12, clips.cap13])
 
         # Marking's cost in picture quality, before any encoding: the same swapped frames, with and without.
         inputs = [f for f in read_frames(MediaSource(clips.cap13, "video"), every=8)]
@@ -296,9 +309,17 @@ def main() -> None:
             watermark.read(f)
         read_ms = (time.perf_counter() - start) / len(marked) * 1e3
         psnr_vs_unmarked, drop = marking_cost(marked, plain, sources)
-        sweep = margin_sweep(plain, sources, payload, [float(m) for m in args.margins.split(",") if m])
+        sweep = {} if args.watermark_only else margin_sweep(plain, sources, payload, [float(m) for m in args.margins.split(",") if m])
         shaped_or_not = shaping(plain, sources, payload)
         flat = flat_patch(clips.cap13, payload)
+
+        if args.watermark_only:
+            print(json.dumps({"clip": clips.cap13.name, "model": swapper.model_id, "payload": payload.hex,
+                              "watermark": {"converted_output": robustness, "untouched_demo_clips": unmarked, "soft_null": null},
+                              "quality": {"psnr_marked_vs_unmarked_db": round(psnr_vs_unmarked, 2), "frames": len(plain),
+                                          "shaping": shaped_or_not},
+                              "flat_patch": {"box": FLAT_PATCH, "frames": 75, "luma_std": flat}}, indent=2))  # fmt: skip
+            return
 
         detector = NudityDetector()
         sample = [f.rgb for f in read_frames(MediaSource(clips.cap13, "video"), every=12)][:48]
@@ -327,7 +348,7 @@ def main() -> None:
         "clip": clips.cap13.name,
         "model": swapper.model_id,
         "payload": payload.hex,
-        "watermark": {"converted_output": robustness, "untouched_demo_clips": unmarked},
+        "watermark": {"converted_output": robustness, "untouched_demo_clips": unmarked, "soft_null": null},
         "quality": {"psnr_marked_vs_unmarked_db": round(psnr_vs_unmarked, 2), "psnr_drop_vs_input_db": round(drop, 3),
                     "frames": len(plain), "margin_sweep": sweep, "shaping": shaped_or_not},
         "flat_patch": {"box": FLAT_PATCH, "frames": 75, "luma_std": flat},
@@ -344,6 +365,14 @@ def main() -> None:
         "verify_verdict": verdict.summary,
         "compare": {"facetwin_spread_spectrum_40bit": ours, **compare_invisible_watermark(compare_frames)},
     }, indent=2))
+
+
+def soft_null(clips: list[Path]) -> dict[str, float]:
+    """The soft reader's z on unmarked frames (every 2nd of each clip; as is, CRF 28, half then CRF 28)."""
+    z = np.array([watermark.soft_read(f)[1] for clip in clips for name in ("none", "h264_crf28", "half_size_then_crf28")
+                  for f in ATTACKS[name](decode(clip)[::2])])  # fmt: skip
+    return {"frames": len(z), "z_median": round(float(np.median(z)), 2), "z_p99": round(float(np.percentile(z, 99)), 2),
+            "z_max": round(float(z.max()), 2), "over_soft_z": int((z > watermark.SOFT_Z).sum()), "soft_z": watermark.SOFT_Z}
 
 
 def shares(speed: dict[str, float]) -> dict[str, float]:

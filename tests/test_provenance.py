@@ -83,9 +83,10 @@ def test_watermark_on_real_frames_is_faint_and_reads_back(clips: DemoClips) -> N
 
 def test_watermark_stays_off_flat_areas_without_piling_onto_faces(clips: DemoClips) -> None:
     """The bare wall beside the head in cap13: shaped to the picture, the mark adds about two thirds of the
-    grain the unshaped mark added there (+0.9 luma levels of standard deviation), and inside the face
-    oval its RMS stays under 4.2 levels (shaping by texture alone, power 1 and cap 1.5, put 4.8 there:
-    blotches a first user saw on an unswapped face); and it still reads back."""
+    grain the unshaped mark added there (+0.67 luma levels of standard deviation measured on these frames
+    with this payload, against ~0.9), and inside the face oval its RMS stays under 4.2 levels (3.5
+    measured; shaping by texture alone, power 1 and cap 1.5, put 4.8 there: blotches a first user saw on
+    an unswapped face); and it still reads back."""
     payload = Payload(0xBEEF)
     x0, y0, x1, y1 = 280, 20, 390, 150
     added, on_face = [], []
@@ -108,6 +109,29 @@ def test_watermark_stays_off_flat_areas_without_piling_onto_faces(clips: DemoCli
     assert np.median(on_face) < 4.2, on_face
 
 
+def test_soft_reading_recovers_frames_the_hard_bits_lose_and_never_invents_one(clips: DemoClips) -> None:
+    """Marked cap13 frames under heavy grain (luma noise, sigma 70 levels, seeded): about half the frames'
+    hard bits fail the check even after repair. The soft reader (the best of the 65,536 codewords, its z
+    against decoy patterns) reads several of those, never a wrong payload; the same frames unmarked,
+    under the same grain, stay far below SOFT_Z and read as unmarked."""
+    payload = Payload(0x5A17)
+    rng = np.random.default_rng(0)
+
+    def grain(rgb: np.ndarray) -> np.ndarray:
+        return np.clip(rgb + rng.normal(0, 70, rgb.shape[:2])[..., None], 0, 255).astype(np.uint8)
+
+    frames = [f.rgb for f in read_frames(MediaSource(clips.cap13, "video"), every=32)]
+    readings = [watermark.read(grain(watermark.embed(f, payload))) for f in frames]
+    assert all(r.payload in (None, payload) for r in readings)
+    hard = sum(r.payload == payload and r.soft_z == 0 for r in readings)
+    soft = [r for r in readings if r.payload == payload and r.soft_z > 0]
+    assert 0 < hard < 0.75 * len(frames), hard
+    assert len(soft) >= 3 and all(r.soft_z > watermark.SOFT_Z and r.repaired >= 1 for r in soft), [r.soft_z for r in readings]
+    for rgb in frames:
+        reading = watermark.read(grain(rgb))
+        assert reading.payload is None and reading.soft_z < 0.8 * watermark.SOFT_Z, reading.soft_z
+
+
 def test_converted_video_verifies_as_synthetic(converted: tuple[Path, ConvertReport], signing_config: Path) -> None:
     output, report = converted
     code, [verdict] = _verify(output)
@@ -127,12 +151,13 @@ def test_copies_still_verify_by_watermark(converted: tuple[Path, ConvertReport],
     output, report = converted
     crf28 = _reencode(output, tmp_path / "crf28.mp4", crf=28)
     half = _reencode(output, tmp_path / "half.mp4", crf=18, scale=0.5)
-    code, verdicts = _verify(crf28, half)
-    assert code == 0
-    for verdict in verdicts:
+    half_crf28 = _reencode(output, tmp_path / "half_crf28.mp4", crf=28, scale=0.5)
+    code, verdicts = _verify(crf28, half, half_crf28)
+    assert code == 0 and len(verdicts) == 3
+    for verdict, least in zip(verdicts, (0.95, 0.95, 0.92), strict=True):
         assert not verdict["credentials"]["present"], "a re-encode strips the manifest"
         assert verdict["watermark"]["payload"] == report.watermark
-        assert verdict["watermark"]["fraction"] >= 0.95
+        assert verdict["watermark"]["fraction"] >= least, verdict["watermark"]
     frames = [f.rgb for f in read_frames(MediaSource(output, "video"), every=10)]
     jpeg_ok = 0
     for i, rgb in enumerate(frames):

@@ -346,6 +346,9 @@ def train(
         raise fail("give exactly two face sets: FACESET_A FACESET_B")
     if balance not in (None, "none", "expression"):
         raise fail(f"--balance is none or expression, not {balance!r}")
+    from facetwin.train import worker_server
+
+    worker_server.start(workers)  # the DataLoader workers' server imports PyTorch while this process does
     from facetwin.modeldir import ModelDir
     from facetwin.train.progress_line import TrainProgress
     from facetwin.train.trainer import train as run_train

@@ -5,8 +5,6 @@ the data loader. ``trainer.train`` runs the loop over it.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from facetwin.models.base import SwapModel
 from facetwin.models.registry import build_model
 from facetwin.options import RunOptions, TrainConfig
 from facetwin.train.data import PairDataset, StepSampler, worker_init
+from facetwin.train.worker_server import worker_context
 
 
 @dataclass
@@ -91,16 +90,6 @@ def open_session(
         for group in optimizer.param_groups:  # a learning rate given on resume wins over the checkpoint's
             group["lr"] = config.learning_rate if config.learning_rate is not None else model.learning_rate
     return session
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Where DataLoader workers come from: forked from a forkserver that has imported their code
-    (train/worker_preload.py). Not forked from this process: it runs OpenMP and TensorBoard threads, and
-    a forked child can deadlock on a lock one of them held; not spawned: each spawned worker imports
-    PyTorch anew (~200 MiB each, against ~64 MiB forked from the preloaded server)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["facetwin.train.worker_preload"])
-    return context
 
 
 def make_loader(session: Session, stop_at: int, workers: int) -> DataLoader[dict[str, torch.Tensor]]:

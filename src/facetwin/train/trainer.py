@@ -25,6 +25,7 @@ from facetwin.errors import FacetwinError
 from facetwin.modeldir import ModelDir, PrepareCallback
 from facetwin.models.base import PairForward
 from facetwin.options import RunOptions, TrainConfig
+from facetwin.train import worker_server
 from facetwin.train.hooks import Checkpoints, HeldOutScores, Hook, LossLog, Progress, QualityLog, StepRecord
 from facetwin.train.session import Session, make_loader, open_session
 from facetwin.train.weights import weights_digest
@@ -110,6 +111,7 @@ def train(
     others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl). ``on_step``
     hears of every step, ``on_prepare(what, done, total)`` of the training cache being built."""
     world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    worker_server.start(options.workers)  # it imports while this process sets up
     device = choose_device(options.device, int(os.environ.get("LOCAL_RANK", "0")))
     if options.iterations is None and options.minutes is None:
         raise FacetwinError("give --iterations or --minutes (or both)")
