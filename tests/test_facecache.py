@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import shutil
+import sqlite3
 from pathlib import Path
 
 import cv2
@@ -96,6 +97,9 @@ def test_a_pickled_pool_carries_no_pixels(faceset: Path) -> None:
     assert len(data) < 200 * len(pool), f"{len(data)} bytes for {len(pool)} faces: pixels were pickled"
     copy = pickle.loads(data)
     np.testing.assert_array_equal(copy.crop(5), pool.crop(5))
+    assert len(data) < 40 * len(pool), f"{len(data)} bytes for {len(pool)} faces: ids and keys were pickled"
+    with pytest.raises(RuntimeError, match="rows only"):
+        copy.subset([0, 1])  # a worker's pool cannot be split again: it has no keys
 
 
 def test_opening_a_set_forgets_deleted_crops_and_finishes_a_half_done_drop_and_restore(faceset: Path) -> None:
@@ -145,3 +149,23 @@ def test_extract_writes_crops_that_decode_fast(faceset: Path) -> None:
     assert crops
     for path in crops:
         assert _png_row_filters(path) == {2}, f"{path.name}: rows not all filtered 'up'"
+
+
+def test_listing_a_set_reads_a_covering_index_which_an_older_set_gets_on_open(faceset: Path) -> None:
+    """Listing faces (entries, the prune at open) must not walk each wide row's landmark pages: SQLite plans
+    both queries on the faces_listing index alone, and a set made before the index gets it when opened."""
+    db = sqlite3.connect(faceset / "faceset.db")
+    db.execute("DROP INDEX IF EXISTS faces_listing")
+    db.commit()
+    db.close()
+    with FaceSet(faceset) as store:
+        before = [(e.id, e.filename) for e in store.entries()]
+    db = sqlite3.connect(faceset / "faceset.db")
+    try:
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'faces_listing'").fetchone()
+        plan = " ".join(row[-1] for row in db.execute("EXPLAIN QUERY PLAN SELECT id, filename, dropped IS NOT NULL FROM faces"))
+        assert "COVERING INDEX faces_listing" in plan, plan
+    finally:
+        db.close()
+    with FaceSet(faceset) as store:
+        assert [(e.id, e.filename) for e in store.entries()] == before and len(before) > 10

@@ -19,7 +19,9 @@ mid-build loses nothing committed: rows are written and fsynced before the index
 anything past the last indexed row is truncated on the next open.
 
 Measured (``bench/train_data.py --faces 50000``, 2 cores): opening both caches of 100,000 faces when
-nothing changed takes 3.8 s (103 px) to 4.6 s (171 px), most of it a stat per crop and SQLite; a cold
+nothing changed took 3.8 s (103 px) to 4.6 s (171 px), most of it a stat per crop and SQLite; with the
+face set's listing index (faceset.LISTING_INDEX) 2.9 s against 4.0 s in the same run at 103 px (medians
+of 3 alternating runs, machine busy), of which the stat per crop is ~0.8 s and the split ~0.65 s; a cold
 build is bounded by the CPU: PNG decoding (~1.45 ms a 256 px crop per core, crops as extract now writes
 them), resizing and writing, ~156 s (103 px) to ~204 s (171 px, 8.8 GB written) for both sets.
 """

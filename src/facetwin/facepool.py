@@ -44,8 +44,11 @@ class FacePool:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getstate__(self) -> dict[str, object]:  # what a spawned DataLoader worker receives: no pixels
-        return {**self.__dict__, "_arrays": None}
+    def __getstate__(self) -> dict[str, object]:
+        """What a DataLoader worker receives: the rows, no pixels, and no ids or keys (a worker only reads
+        crops; 50,000 ids and keys took 0.16 s to pickle and 0.19 s to unpickle, twice per worker, on the
+        way to the first batch)."""
+        return {**self.__dict__, "_arrays": None, "ids": [], "keys": []}
 
     @property
     def arrays(self) -> CacheArrays:
@@ -64,6 +67,8 @@ class FacePool:
         return self.arrays.points[self.rows[i]]
 
     def subset(self, indices: list[int] | np.ndarray) -> FacePool:
+        if len(self.ids) != len(self.rows):
+            raise RuntimeError(f"{self.name}: a pool received by a DataLoader worker holds rows only; subset it before")
         chosen = np.asarray(indices, dtype=np.int64)
         return FacePool(self.name, self.cache, self.rows[chosen], [self.ids[i] for i in chosen],
                         [self.keys[i] for i in chosen], self._arrays)  # fmt: skip

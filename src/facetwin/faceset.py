@@ -92,6 +92,11 @@ CREATE TABLE IF NOT EXISTS faces (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS identity_groups (face_id INTEGER PRIMARY KEY, person INTEGER NOT NULL);
 """
+# What listing a set reads (``entries``, the prune at open), as a covering index: the faces table's rows
+# are wide (~6 KB of landmarks ahead of the file name), so without it each listed face walks the row's
+# overflow pages. Measured at 50,000 faces (warm page cache): the entries query 0.33 -> 0.10 s, the
+# prune's 0.27 -> 0.08 s; the index adds ~2 MB and is built once, in ~0.24 s, when an older set opens.
+LISTING_INDEX = "CREATE INDEX IF NOT EXISTS faces_listing ON faces (source_id, frame_index, face_index, filename, seconds, dropped)"
 FORMAT_3_COLUMNS = (("identity", "BLOB"), ("identity_exact", "INTEGER"), ("track", "INTEGER"), ("dropped", "TEXT"),
                     ("dropped_at", "REAL"))  # fmt: skip
 ACTIVE = "f.dropped IS NULL"
@@ -222,6 +227,7 @@ class FaceSet:
             with self._transaction():
                 self.meta = self._read_or_migrate_meta(legacy)
                 self._migrate_to_3()
+                self._db.execute(LISTING_INDEX)
         except (OSError, sqlite3.Error) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise FacetwinError(f"{self.root}: cannot write a face set here ({reason})") from exc
