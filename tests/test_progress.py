@@ -27,3 +27,14 @@ def test_a_job_logged_to_a_file_shows_its_progress_while_it_runs(short_clips: di
     assert len(running) >= 2, f"fewer than two lines while extract ran:\n{log.getvalue()}"
     assert running == sorted(running), "the lines count up"
 
+
+def test_the_finished_line_is_printed_once() -> None:
+    """Rich prints the final state when the display stops; the periodic line must not print it too."""
+    log = io.StringIO()
+    with make_progress("frames", Console(file=log, force_terminal=False, width=120)) as progress:
+        progress.log_every = 0.0  # a line at every advance, the last one included
+        task = progress.add_task("frames", total=5)
+        for _ in range(5):
+            progress.advance(task)
+    lines = re.findall(r"(\d+)/5 ", log.getvalue())
+    assert lines.count("5") == 1 and lines.count("4") == 1, log.getvalue()

@@ -323,3 +323,14 @@ def test_masked128_trains_in_the_auto_precision(config: TrainConfig, tmp_path: P
     assert all(np.isfinite(loss) and 0 < loss < 3 for loss in result.last_losses)
     assert all(result.heldout_l1[side] < result.initial_heldout_l1[side] for side in ("a", "b"))
     assert (tmp_path / "model" / "previews" / "000000004.png").is_file(), "a run ends with a preview"
+
+
+def test_the_demo_says_when_its_model_is_too_young_and_how_long_to_train() -> None:
+    """A busy machine gets few iterations in the demo's minutes: below BLUR_BELOW the demo says so, with
+    the DEMO_MINUTES that reaches it at the rate so far (a first user's 180 iterations in 15 minutes)."""
+    from facetwin.demo import BLUR_BELOW, undertrained_notice
+
+    notice = undertrained_notice(180, 15.0)
+    assert notice is not None and "180 iterations" in notice and "DEMO_MINUTES=85 " in notice
+    assert undertrained_notice(BLUR_BELOW, 15.0) is None
+    assert "DEMO_MINUTES=30 " in (undertrained_notice(0, 0.0) or "")

@@ -445,8 +445,7 @@ def verify(
 ) -> None:
     """Say whether files are labelled as made by facetwin: Content Credentials and watermark.
 
-    Exit code 0 when every file is marked synthetic, 1 when some file is not, 2 when some file could
-    not be checked."""
+    Exit code: 0 every file is marked synthetic, 1 some file is not, 2 some file could not be checked."""
     import json
 
     from facetwin.provenance.verify import exit_code, verify_file

@@ -12,6 +12,7 @@ draws the person (bench/compare_models.py measures both at equal minutes).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from facetwin.train.progress_line import TrainProgress
 from facetwin.train.trainer import train
 
 DEMO_MODEL = "lightweight"
+BLUR_BELOW = 1000  # iterations: below this the demo's swap is a blur (README; previews of the demo runs)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,21 @@ class DemoOutputs:
     preview: Path
     losses: Path
     labels: dict[Path, str]  # what `facetwin verify` says of each video
+
+
+def undertrained_notice(iteration: int, trained_minutes: float) -> str | None:
+    """What to tell the user when the demo's model has fewer than BLUR_BELOW iterations (a busy or slow
+    machine trains fewer in the same minutes), with the DEMO_MINUTES that would train it on; None when
+    it has enough."""
+    if iteration >= BLUR_BELOW:
+        return None
+    if iteration > 0 and trained_minutes > 0:  # at the rate so far, rounded up to 5 minutes
+        total = trained_minutes * BLUR_BELOW / iteration
+        advice = f"DEMO_MINUTES={5 * math.ceil(total / 5)} make demo trains on from here (it keeps what is done)"
+    else:
+        advice = "DEMO_MINUTES=30 make demo trains on from here (it keeps what is done)"
+    return (f"notice: the model has {iteration} iterations after {trained_minutes:.0f} minutes of training; below "
+            f"~{BLUR_BELOW} the swap stays a blur (a busy machine trains fewer in the same minutes). {advice}")
 
 
 def run_demo(out: Path, minutes: float | None = None, console: Console | None = None) -> DemoOutputs:
@@ -71,6 +88,9 @@ def run_demo(out: Path, minutes: float | None = None, console: Console | None = 
         with TrainProgress(console, None, remaining / 60) as progress:
             train(model_dir, config, options, progress.update, progress.prepare)
     checkpoint = model_dir.latest_checkpoint()
+    notice = undertrained_notice(int(checkpoint.name), model_dir.trained_seconds() / 60)
+    if notice:
+        console.print(notice)
     previews = model_dir.previews()
     preview = out / "demo_preview.png"
     if previews:

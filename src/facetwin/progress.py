@@ -40,7 +40,8 @@ class LoggedProgress(Progress):
             self._logged[task_id] = now
             with self._lock:
                 task = self._tasks[task_id]
-            self.console.print(self.make_tasks_table([task]))
+            if not task.finished:  # Rich prints the finished line itself when the display stops
+                self.console.print(self.make_tasks_table([task]))
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
         super().advance(task_id, advance)
