@@ -22,14 +22,25 @@ def model_tag(model_id: str) -> int:
     return int.from_bytes(hashlib.sha256(model_id.encode()).digest()[:2], "big")
 
 
+def _word(tag: int) -> bytes:
+    """The 5 bytes a model tag is written as: marker, tag (big-endian), CRC-16 of those three."""
+    body = bytes([MARKER]) + tag.to_bytes(2, "big")
+    return body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+
+def all_codeword_bits() -> np.ndarray:
+    """(65536, PAYLOAD_BITS) uint8 0/1: the bits of every payload, row = model tag (what a soft reader
+    compares a frame with)."""
+    words = b"".join(_word(tag) for tag in range(1 << 16))
+    return np.unpackbits(np.frombuffer(words, np.uint8).reshape(1 << 16, PAYLOAD_BITS // 8), axis=1)
+
+
 @dataclass(frozen=True)
 class Payload:
     model_tag: int
 
     def to_bits(self) -> np.ndarray:
-        body = bytes([MARKER]) + self.model_tag.to_bytes(2, "big")
-        word = body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
-        return np.unpackbits(np.frombuffer(word, np.uint8))
+        return np.unpackbits(np.frombuffer(_word(self.model_tag), np.uint8))
 
     @staticmethod
     def from_bits(bits: np.ndarray) -> Payload | None:

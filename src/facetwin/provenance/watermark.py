@@ -30,7 +30,6 @@ DWT-DCT does not survive H.264 at CRF 28, and RivaGAN does but costs ~0.9 s a fr
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,7 +37,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from facetwin.provenance.payload import MARKER, PAYLOAD_BITS, Payload
+from facetwin.provenance.payload import PAYLOAD_BITS, Payload, all_codeword_bits
 
 GRID = 48
 ALPHA = 0.3  # the correlation margin each bit is given, in luma levels
@@ -111,9 +110,13 @@ def _detail(luma: np.ndarray) -> np.ndarray:
     return (cells - cv2.GaussianBlur(cells, (0, 0), DETAIL_SIGMA)).reshape(-1)
 
 
-def _response(luma: np.ndarray) -> np.ndarray:
-    detail = _detail(luma)
+def _correlations(detail: np.ndarray) -> np.ndarray:
+    """(PAYLOAD_BITS,) each bit pattern's correlation with the reader's detail, in luma levels."""
     return _patterns().reshape(PAYLOAD_BITS, -1) @ detail / detail.size
+
+
+def _response(luma: np.ndarray) -> np.ndarray:
+    return _correlations(_detail(luma))
 
 
 @lru_cache(maxsize=1)
@@ -126,10 +129,7 @@ def _decoys() -> np.ndarray:
 @lru_cache(maxsize=1)
 def _codewords() -> np.ndarray:
     """(65536, PAYLOAD_BITS) float32 +-1: every payload a facetwin mark can carry, row = model tag."""
-    bodies = (bytes([MARKER]) + tag.to_bytes(2, "big") for tag in range(1 << 16))
-    words = b"".join(body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big") for body in bodies)
-    bits = np.unpackbits(np.frombuffer(words, np.uint8).reshape(1 << 16, PAYLOAD_BITS // 8), axis=1)
-    return bits.astype(np.float32) * 2 - 1
+    return all_codeword_bits().astype(np.float32) * 2 - 1
 
 
 @lru_cache(maxsize=1)
@@ -219,7 +219,10 @@ def soft_read(rgb: np.ndarray) -> tuple[Payload, float]:
     weak bits vote with their strength instead of being rounded first. The noise's standard deviation is
     measured on this frame, by correlating DECOYS random patterns that carry nothing."""
     detail = _detail(_luma(rgb))
-    correlations = _patterns().reshape(PAYLOAD_BITS, -1) @ detail / detail.size
+    return _soft(detail, _correlations(detail))
+
+
+def _soft(detail: np.ndarray, correlations: np.ndarray) -> tuple[Payload, float]:
     noise = _decoys() @ detail / detail.size
     sigma = float(np.sqrt(np.mean(noise * noise)))
     scores = _codewords() @ correlations
@@ -234,10 +237,12 @@ def read(rgb: np.ndarray) -> Reading:
     bits are flipped; with a 24-bit check that keeps false marks below one in a million frames. When
     that fails, the soft reading (``soft_read``) is accepted if its z exceeds SOFT_Z (false marks
     ~SOFT_FALSE_RATE a frame). Frames smaller than MIN_SIDE read as unmarked."""
-    strength = _response(_luma(rgb)) / ALPHA if can_mark(rgb) else np.zeros(PAYLOAD_BITS, np.float32)
-    bits = (strength > 0).astype(np.uint8)
     if not can_mark(rgb):
-        return Reading(None, bits, strength, 0)
+        return Reading(None, np.zeros(PAYLOAD_BITS, np.uint8), np.zeros(PAYLOAD_BITS, np.float32), 0)
+    detail = _detail(_luma(rgb))
+    correlations = _correlations(detail)
+    strength = correlations / ALPHA
+    bits = (strength > 0).astype(np.uint8)
     weakest = np.argsort(np.abs(strength))[:_REPAIR_CANDIDATES]
     candidates = [()] + [(i,) for i in weakest] + [(i, j) for n, i in enumerate(weakest) for j in weakest[n + 1 :]]
     for flips in candidates:
@@ -246,7 +251,7 @@ def read(rgb: np.ndarray) -> Reading:
         payload = Payload.from_bits(trial)
         if payload is not None:
             return Reading(payload, bits, strength, len(flips))
-    best, z = soft_read(rgb)
+    best, z = _soft(detail, correlations)  # the frame's detail and correlations, not computed again
     if z > SOFT_Z:
         return Reading(best, bits, strength, int(np.sum(best.to_bits() != bits)), z)
     return Reading(None, bits, strength, 0, z)

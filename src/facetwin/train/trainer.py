@@ -111,10 +111,10 @@ def train(
     others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl). ``on_step``
     hears of every step, ``on_prepare(what, done, total)`` of the training cache being built."""
     world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    worker_server.start(options.workers)  # it imports while this process sets up
     device = choose_device(options.device, int(os.environ.get("LOCAL_RANK", "0")))
     if options.iterations is None and options.minutes is None:
         raise FacetwinError("give --iterations or --minutes (or both)")
+    worker_server.start(options.workers)  # it imports while this process sets up
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
