@@ -38,3 +38,16 @@ def test_the_finished_line_is_printed_once() -> None:
             progress.advance(task)
     lines = re.findall(r"(\d+)/5 ", log.getvalue())
     assert lines.count("5") == 1 and lines.count("4") == 1, log.getvalue()
+
+
+def test_the_training_line_shows_real_losses_from_its_first_draw() -> None:
+    """The step bar appears with the first step's losses (it used to draw once with loss 0.0000), and the
+    seconds before the first step are announced."""
+    from facetwin.train.progress_line import TrainProgress
+
+    log = io.StringIO()
+    with TrainProgress(Console(file=log, force_terminal=True, width=160), 10, None) as progress:
+        progress.update(1, {"loss_a": 0.1234, "loss_b": 0.2345, "images_per_s": 5.0})
+    text = log.getvalue()
+    assert text.startswith("train: opening the face sets"), text
+    assert "loss A 0.1234" in text and "0.0000" not in text, text

@@ -90,8 +90,9 @@ def read_watermark(path: Path, kind: MediaKind, sampled: int = SAMPLED_FRAMES) -
         count = video_info(path).frame_count
         frames: Iterator[Frame]
         if count:
-            indices = _sample_indices(count, sampled)
-            frames = (f for f in read_frames(source) if f.index in indices)
+            indices = _sample_indices(count, sampled)  # the others are decoded but not converted to RGB
+            skip = frozenset(range(count)) - indices
+            frames = (f for f in read_frames(source, skip=skip) if f.index in indices)
         else:  # no frame count in the header: read them all, keep every n-th
             frames = read_frames(source, every=5)
         try:

@@ -47,6 +47,7 @@ class TrainProgress:
         self.prepare_tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> TrainProgress:
+        self.console.print("train: opening the face sets, building the model and the first batch")
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
@@ -68,14 +69,16 @@ class TrainProgress:
             self.preparing = None
 
     def update(self, iteration: int, values: dict[str, float]) -> None:
-        if self.first is None:
+        starting = self.first is None
+        if starting:
             self._stop_preparing()
             self.first, self.started = iteration - 1, time.monotonic()
             if not self.by_time:
                 self.progress.update(self.task, completed=self.first)
-            self.progress.start()
         completed = time.monotonic() - self.started if self.by_time else iteration
         self.progress.update(
             self.task, completed=completed, iteration=iteration, loss_a=values["loss_a"], loss_b=values["loss_b"],
             rate=values["images_per_s"],
         )  # fmt: skip
+        if starting:
+            self.progress.start()  # after the first step's figures are in: its first line shows real losses
