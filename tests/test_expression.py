@@ -147,3 +147,29 @@ def test_restore_keeps_the_source_eyes_through_the_blink_and_nowhere_else(frames
     assert (mask > 0.01).mean() < 0.12, "only the eyes: most of the crop is the swap's"
     nose_tip = in_crop[4].round().astype(int)
     assert mask[nose_tip[1], nose_tip[0]] == 0.0
+
+
+def test_convert_with_eye_restore_reproduces_the_blink_the_model_alone_misses(
+    model_dir: Path, clips: DemoClips, tmp_path: Path
+) -> None:
+    """The whole convert on four seconds of cap13 around its blink (frames 60-159: eyes opened wide, then
+    the blink), with the test model, without and with ``--restore eyes``: the output's own mesh sees the
+    eyes close during the source's blink only with it, and the swap follows the source's eye openness."""
+    from conftest import cut_clip
+    from facetwin.convert.run import convert
+    from facetwin.options import BlendOptions, ConvertOptions
+
+    source = cut_clip(clips.cap13, tmp_path / "blink.mp4", seconds=4.0, start=60 / 25)
+    results = {}
+    for regions in ("none", "eyes"):
+        out = tmp_path / f"restore_{regions}.mp4"
+        convert(source, model_dir, out, ConvertOptions(direction="b2a", blend=BlendOptions(restore=regions)))
+        clip_frames = [f.rgb for f in read_frames(MediaSource(source, "video"))]
+        swapped = [f.rgb for f in read_frames(MediaSource(out, "video"))]
+        results[regions] = fidelity(_expressions(clip_frames)[0], _expressions(swapped)[0])
+    none, eyes = results["none"], results["eyes"]
+    assert none.source_blinks == eyes.source_blinks == 1
+    assert none.faces > 30 and eyes.faces > 30, "the output's faces are found"
+    assert eyes.reproduced_blinks == eyes.source_blinks > none.reproduced_blinks, (none, eyes)
+    eye_r = {k: (v.correlation["eye_right"] + v.correlation["eye_left"]) / 2 for k, v in results.items()}
+    assert eye_r["eyes"] > max(0.8, eye_r["none"] + 0.2), eye_r

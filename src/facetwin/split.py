@@ -87,7 +87,9 @@ def split(keys: Sequence[FaceKey], seed: int, share: float) -> Split:
 
     When no segment is drawn (a small set) but there are at least two, the segment with the smallest
     draw is held out, and the returned ``note`` says so; that choice is stable while that segment's
-    faces exist. With a single segment nothing can be held out honestly, and ``held_out`` is empty.
+    faces exist and no segment is drawn: a source added later that draws one takes its place (the
+    fallback's segment goes back to training). With a single segment nothing can be held out honestly,
+    and ``held_out`` is empty.
     """
     segments = {(k.source, k.segment) for k in keys}
     draws = {s: _draw(seed, *s) for s in segments}

@@ -134,7 +134,7 @@ class FrameConverter:
 
     def _swap(self, ready: list[tuple[Frame, list[FollowedFace]]]) -> list[Converted]:
         jobs = [(fi, face.landmarks) for fi, (_, faces) in enumerate(ready) for face in faces]
-        restore = [self.keeper.weights(face.track, face.landmarks) for _, faces in ready for face in faces]
+        restore = [self.keeper.weights(face.track, face.measured) for _, faces in ready for face in faces]
         swapped = self.swapper.swap(
             [ready[fi][0].rgb for fi, _ in jobs],
             [alignment_matrix(points, ALIGN_SIZE) for _, points in jobs],

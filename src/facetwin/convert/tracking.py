@@ -29,12 +29,17 @@ Item = TypeVar("Item")
 
 @dataclass(frozen=True)
 class FollowedFace:
-    """A face to swap: its track, its smoothed mesh (478 x 3 float32, frame pixels), and whether the frame
-    missed it and it was filled in from the frames around."""
+    """A face to swap: its track, its smoothed mesh (478 x 3 float32, frame pixels: where the swap is
+    aligned and pasted), the mesh as measured in this frame before smoothing (the same array when
+    smoothing is off; interpolated where the frame missed the face), and whether it was filled in from
+    the frames around. Expression restore reads ``measured``: the One-Euro filter that steadies the
+    alignment damps a two-frame blink to half-open (franck.mp4's blinks at frames 165 and 882: the more
+    closed eye at 0.16 and 0.17 of its open level measured, above 0.4 smoothed)."""
 
     track: int
     landmarks: Landmarks = field(repr=False)
     filled: bool
+    measured: Landmarks = field(repr=False)
 
 
 @dataclass
@@ -87,7 +92,7 @@ class FaceFollower(Generic[Item]):
             points = face.landmarks
             if self.smooth:
                 points = self.filters.setdefault(face.track, OneEuroFilter())(points, seconds).astype(np.float32)
-            followed.append(FollowedFace(face.track, points, face.filled))
+            followed.append(FollowedFace(face.track, points, face.filled, face.landmarks))
         live = {f.track for f in faces}
         self.filters = {t: f for t, f in self.filters.items() if t in live or t in {tr.id for tr in self.tracker.tracks}}
         return item, followed
