@@ -23,7 +23,7 @@ outside the common range, and feathered so that no seam shows:
   0.12-0.17, their 90th 0.19-0.23).
 
 The weights come from each frame's mesh as measured, not the track's smoothed one (``convert.tracking``):
-the One-Euro filter that steadies the alignment damps a two-frame blink to half-open. The regions are
+the One-Euro filter that steadies the alignment lags a frame and damps a two-frame blink. The regions are
 placed with the smoothed mesh, where the swapped face is. The restored pixels are the source's, colour
 and all: the model's colour transfer has already matched the swapped face to them.
 """

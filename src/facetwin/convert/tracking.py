@@ -33,8 +33,9 @@ class FollowedFace:
     aligned and pasted), the mesh as measured in this frame before smoothing (the same array when
     smoothing is off; interpolated where the frame missed the face), and whether it was filled in from
     the frames around. Expression restore reads ``measured``: the One-Euro filter that steadies the
-    alignment damps a two-frame blink to half-open (franck.mp4's blinks at frames 165 and 882: the more
-    closed eye at 0.16 and 0.17 of its open level measured, above 0.4 smoothed)."""
+    alignment lags a frame behind and damps a two-frame blink (franck.mp4's blinks at frames 165 and 882:
+    the more closed eye at 0.16 of its open level as measured, 0.38 and 0.39 at best smoothed, a frame
+    late)."""
 
     track: int
     landmarks: Landmarks = field(repr=False)
