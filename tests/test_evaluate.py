@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import cut_clip, run_cli
 from facetwin.demo_data import DemoClips
 from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
@@ -108,3 +108,17 @@ def test_evaluate_every_logs_and_plots_quality(barely_trained: Path) -> None:
     assert all(0 < float(v) < 2 for r in rows[1:] for v in r.split(",")[5:7]), "identity distances are real numbers"
     picture = cv2.imread(str(plot_losses(barely_trained, barely_trained / "plot.png")))
     assert picture.shape[1] >= 1700, "a third panel beside the losses: the quality curve"
+
+
+def test_evaluate_video_converts_with_restore_and_measures_it(model_dir: Path, clips: DemoClips, tmp_path: Path) -> None:
+    """``evaluate --video CLIP --restore eyes``: the clip is converted with the source's eyes restored, so
+    the report counts cap13's blink (frame 98, inside this cut of frames 60-159) as reproduced, and says
+    which restore it measured."""
+    clip = cut_clip(clips.cap13, tmp_path / "blink.mp4", seconds=4.0, start=60 / 25)
+    result = run_cli("evaluate", "-m", model_dir, "-o", tmp_path / "report", "--faces", "8", "--video", clip,
+                     "--direction", "b2a", "--restore", "eyes", timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    measured = json.loads((tmp_path / "report" / "metrics.json").read_text())["clip"]
+    assert measured["restore"] == "eyes"
+    follow = measured["expression"]
+    assert follow["source_blinks"] == follow["reproduced_blinks"] == 1, follow

@@ -487,6 +487,7 @@ def evaluate(
     faces: Annotated[int, typer.Option(min=2, help=help_of(EvaluateOptions, "faces"))] = default(EvaluateOptions, "faces"),
     identity: Annotated[list[Path] | None, typer.Option(help=help_of(EvaluateOptions, "identity"))] = None,
     all_faces: Annotated[bool, typer.Option("--all-faces", help=help_of(EvaluateOptions, "all_faces"))] = default(EvaluateOptions, "all_faces"),
+    restore: Annotated[RestoreMode, typer.Option(help=help_of(EvaluateOptions, "restore"))] = default(EvaluateOptions, "restore"),
 ) -> None:
     """Measure swap quality on the held-out faces (and a clip): reconstruction, identity, expression, pose.
 
@@ -497,7 +498,7 @@ def evaluate(
 
     if identity and all_faces:
         raise fail("give --identity or --all-faces, not both")
-    options = EvaluateOptions(faces, direction, device, tuple(map(str, identity or ())), all_faces)
+    options = EvaluateOptions(faces, direction, device, tuple(map(str, identity or ())), all_faces, chosen(restore))
     try:
         with make_progress("frames", err) as progress:
             metrics, report = evaluate_model(model_dir, output, video, options, progress)

@@ -164,3 +164,4 @@ class EvaluateOptions:
     device: str = setting("auto", "auto, cpu or cuda.")
     identity: tuple[str, ...] = setting((), "For --video: swap and measure the person in this reference image.")
     all_faces: bool = setting(False, "For --video: swap and measure every face.")
+    restore: str = setting("none", "For --video: convert with this --restore (none, eyes, mouth, both) and measure it.")

@@ -11,13 +11,13 @@ from rich.progress import Progress
 
 from facetwin.convert.run import convert
 from facetwin.evaluate.run import evaluate
-from facetwin.options import ConvertOptions, EvaluateOptions
+from facetwin.options import BlendOptions, ConvertOptions, EvaluateOptions
 
 
 def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, options: EvaluateOptions = EvaluateOptions(),
                    progress: Progress | None = None) -> tuple[dict[str, Any], Path]:
     """``facetwin evaluate``: the held-out figures, and with ``video`` that clip converted (into ``out``) in
-    ``options.direction`` and measured (flicker, jitter, identity) on the faces convert swapped (the
+    ``options.direction`` (with ``options.restore``) and measured (flicker, jitter, identity) on the faces convert swapped (the
     model's source person, ``options.identity``'s, or with ``options.all_faces`` every face). Returns the
     metrics and report path."""
     clip = None
@@ -25,6 +25,7 @@ def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, option
         converted = out / f"converted_{video.stem}.mp4"
         out.mkdir(parents=True, exist_ok=True)
         convert(video, model_dir, converted, ConvertOptions(direction=options.direction, device=options.device,
-                                                            identity=options.identity, all_faces=options.all_faces), progress)
+                                                            identity=options.identity, all_faces=options.all_faces,
+                                                            blend=BlendOptions(restore=options.restore)), progress)  # fmt: skip
         clip = (video, converted)
     return evaluate(model_dir, out, options, clip)

@@ -53,7 +53,7 @@ def evaluate(model_dir: Path, out: Path, options: EvaluateOptions = EvaluateOpti
         choice = choose_faces(folder, options.direction, embedder, options.identity, options.all_faces)
         measured = evaluate_clip(video, converted, held.centroids[target], held.centroids[source], embedder, choice)
         metrics["clip"] = {"source": str(video), "converted": str(converted), "direction": options.direction,
-                           **asdict(measured)}
+                           "restore": options.restore, **asdict(measured)}
     losses = None
     if folder.losses_csv.is_file():  # a model without a training log still gets the rest
         try:
