@@ -17,9 +17,9 @@ from facetwin.options import BlendOptions, ConvertOptions, EvaluateOptions
 def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, options: EvaluateOptions = EvaluateOptions(),
                    progress: Progress | None = None) -> tuple[dict[str, Any], Path]:
     """``facetwin evaluate``: the held-out figures, and with ``video`` that clip converted (into ``out``) in
-    ``options.direction`` (with ``options.restore``) and measured (flicker, jitter, identity) on the faces convert swapped (the
-    model's source person, ``options.identity``'s, or with ``options.all_faces`` every face). Returns the
-    metrics and report path."""
+    ``options.direction`` with ``options.restore`` and measured (flicker, jitter, identity, expression) on
+    the faces convert swapped (the model's source person, ``options.identity``'s, or with
+    ``options.all_faces`` every face). Returns the metrics and report path."""
     clip = None
     if video is not None:
         converted = out / f"converted_{video.stem}.mp4"

@@ -17,7 +17,7 @@ outside the common range, and feathered so that no seam shows:
   model renders its own resting eyes there as well: cap13's frames 30-90 open to 0.43-0.45 against a
   median 0.36, and the swap stays at 0.31. Measured with bench/expression.py's clips (a 2,363-iteration
   lightweight; cap13 B->A, franck's first 40 s A->B), eye-openness r: no restore 0.16 and 0.42, blinks
-  only 0.44 and 0.89, with wide eyes 0.76 and 0.90 (the wide ramp touches about 15 % of the frames).
+  only (from the smoothed mesh) 0.44 and 0.89, with wide eyes 0.76 and 0.90 (the wide ramp touches about 15 % of the frames).
 - mouth: the mouth opening inside the lips, by the inner-lip gap in inter-ocular distances: weight 0 below
   ``MOUTH_FROM``, 1 above ``MOUTH_TO`` (the demo clips' median gap is 0.01-0.02, their 75th percentile
   0.12-0.17, their 90th 0.19-0.23).
