@@ -221,8 +221,11 @@ class FaceCache:
         rows = len_hint if len_hint is not None else self.crops_path.stat().st_size // self.crop_bytes
         if rows <= 0:
             return CacheArrays(np.zeros((0, self.size, self.size, 3), np.uint8), np.zeros((0, N_POINTS, 2), np.float32))
-        crops = np.memmap(self.crops_path, np.uint8, "r", shape=(rows, self.size, self.size, 3))
-        points = np.memmap(self.points_path, np.float32, "r", shape=(rows, N_POINTS, 2))
+        # Plain ndarray views of the maps (which they keep open): every array taken from a numpy.memmap is a
+        # memmap too, and each numpy operation on one pays memmap's Python-level hooks (a face's landmark
+        # transform in region_masks: 8.6 against 6.2 us, measured).
+        crops = np.asarray(np.memmap(self.crops_path, np.uint8, "r", shape=(rows, self.size, self.size, 3)))
+        points = np.asarray(np.memmap(self.points_path, np.float32, "r", shape=(rows, N_POINTS, 2)))
         return CacheArrays(crops, points)
 
 
