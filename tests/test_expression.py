@@ -160,15 +160,17 @@ def test_convert_with_eye_restore_reproduces_the_blink_the_model_alone_misses(
     from facetwin.options import BlendOptions, ConvertOptions
 
     source = cut_clip(clips.cap13, tmp_path / "blink.mp4", seconds=4.0, start=60 / 25)
-    results = {}
+    results, restored = {}, {}
     for regions in ("none", "eyes"):
         out = tmp_path / f"restore_{regions}.mp4"
-        convert(source, model_dir, out, ConvertOptions(direction="b2a", blend=BlendOptions(restore=regions)))
+        report = convert(source, model_dir, out, ConvertOptions(direction="b2a", blend=BlendOptions(restore=regions)))
+        restored[regions] = report.restored
         clip_frames = [f.rgb for f in read_frames(MediaSource(source, "video"))]
         swapped = [f.rgb for f in read_frames(MediaSource(out, "video"))]
         results[regions] = fidelity(_expressions(clip_frames)[0], _expressions(swapped)[0])
     none, eyes = results["none"], results["eyes"]
     assert none.source_blinks == eyes.source_blinks == 1
+    assert restored["none"] == 0 and 2 <= restored["eyes"] < report.frames, restored  # the report says where it acted
     assert none.faces > 30 and eyes.faces > 30, "the output's faces are found"
     assert eyes.reproduced_blinks == eyes.source_blinks > none.reproduced_blinks, (none, eyes)
     eye_r = {k: (v.correlation["eye_right"] + v.correlation["eye_left"]) / 2 for k, v in results.items()}

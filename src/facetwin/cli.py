@@ -377,6 +377,10 @@ def train(
         + (f"; held-out L1 {held}" if held else ""))
 
 
+def _restored_parts(restore: str) -> str:
+    return {"eyes": "eyes", "mouth": "mouth", "both": "eyes or mouth"}[restore]
+
+
 @app.command()
 def convert(
     input_path: Annotated[Path, typer.Argument(help="A video, an image, or a folder of images.")],
@@ -432,7 +436,9 @@ def convert(
               + (f" ({report.faces} faces swapped)" if report.faces > report.swapped_frames else "") + ","
               f" {report.passed_through} without a face passed through unchanged"
               + (f" ({report.others} other {'person' if report.others == 1 else 'people'} left as they are)" if report.others else "")
-              + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "") + ";"
+              + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "")
+              + (f"; --restore {chosen(restore)} blended the source's own {_restored_parts(chosen(restore))} into {report.restored}"
+                 f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames == 0:
         raise fail(f"{input_path}: nothing could be converted")

@@ -65,6 +65,7 @@ class ConvertReport:
     tracks: int = 0  # faces followed and swapped (one per person and appearance)
     others: int = 0  # tracks of other people, left unswapped
     filled: int = 0  # faces swapped in frames where detection missed them (between two frames that found them)
+    restored: int = 0  # faces --restore blended some of the source's own eyes or mouth into (weight above 0)
 
     @property
     def passed_through(self) -> int:
@@ -95,6 +96,7 @@ class FrameConverter:
         self.follower = self._follower()
         self.keeper = ExpressionKeeper(options.blend.restore)
         self.counts = FollowCounts()
+        self.restored = 0  # faces --restore acted on, over every source
         self.screen: FrameScreen | None = None
 
     def _follower(self) -> FaceFollower[Frame]:
@@ -135,6 +137,7 @@ class FrameConverter:
     def _swap(self, ready: list[tuple[Frame, list[FollowedFace]]]) -> list[Converted]:
         jobs = [(fi, face.landmarks) for fi, (_, faces) in enumerate(ready) for face in faces]
         restore = [self.keeper.weights(face.track, face.measured) for _, faces in ready for face in faces]
+        self.restored += sum(keep.any for keep in restore)
         swapped = self.swapper.swap(
             [ready[fi][0].rgb for fi, _ in jobs],
             [alignment_matrix(points, ALIGN_SIZE) for _, points in jobs],
@@ -293,5 +296,6 @@ def convert(
     finally:
         converter.close()
         report.tracks, report.others, report.filled = len(converter.counts.tracks), len(converter.counts.others), converter.counts.filled
+        report.restored = converter.restored
     return report
 
