@@ -60,7 +60,7 @@ def test_every_model_trains_a_step_on_real_faces(name: str, small_sets: dict[str
                             crop_to_model_matrix(pool.size, spec.size, spec.coverage)) for i in (3, 30)]  # fmt: skip
         batch[f"{side}_source"] = batch[f"{side}_target"] = torch.from_numpy(np.stack([v.image for v in views]).transpose(0, 3, 1, 2))
         batch[f"{side}_mask"] = torch.from_numpy(np.stack([v.mask for v in views]))[:, None]
-        batch[f"{side}_priority"] = torch.from_numpy(np.stack([v.priority for v in views]))[:, None]
+        batch[f"{side}_priority"] = torch.from_numpy(np.stack([2 * np.maximum(v.eyes, v.mouth) for v in views]))[:, None]
     outputs = model.forward_pair(batch["a_source"], batch["b_source"])
     for side in SIDES:
         assert outputs[side].face.shape == (2, 3, spec.size, spec.size)

@@ -156,7 +156,16 @@ def test_samples_are_deterministic_and_targets_unwarped(config: TrainConfig) -> 
     difference = (first["a_source"] - first["a_target"]).abs().mean()
     assert 0.01 < difference < 0.2, "the warp must distort the input, but not beyond recognition"
     assert first["a_mask"].shape == (1, 64, 64) and 0.2 < first["a_mask"].mean() < 0.9
-    assert (first["a_priority"] <= first["a_mask"] + 1e-6).float().mean() > 0.97, "eyes and mouth lie in the face"
+    features = (first["a_priority"] > 0).float()
+    assert (features <= first["a_mask"] + 1e-6).float().mean() > 0.97, "eyes and mouth lie in the face"
+    assert set(first["a_priority"].unique().tolist()) == {0.0, 2.0}, "eyes and mouth weigh 3 by default: 1 + 2"
+    eyes = PairDataset(pools, spec, seed=3, settings=AugmentSettings(), multipliers=(10.0, 1.0))[17]["a_priority"]
+    mouth = PairDataset(pools, spec, seed=3, settings=AugmentSettings(), multipliers=(1.0, 5.0))[17]["a_priority"]
+    assert set(eyes.unique().tolist()) == {0.0, 9.0} and set(mouth.unique().tolist()) == {0.0, 4.0}
+    assert torch.equal((eyes > 0) | (mouth > 0), features > 0), "the two features make up the default's"
+    rows = torch.arange(64.0)[:, None]
+    assert (rows * (eyes[0] > 0)).sum() / (eyes > 0).sum() + 15 < (rows * (mouth[0] > 0)).sum() / (mouth > 0).sum(), \
+        "the eyes lie above the mouth"
     assert list(StepSampler(2, 4, 3, rank=1, world_size=2)) == [15, 16, 17, 21, 22, 23]
 
 

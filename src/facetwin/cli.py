@@ -322,6 +322,8 @@ def train(
     holdout: Annotated[float | None, typer.Option(min=0.001, max=0.5, help=help_of(TrainConfig, "holdout", True))] = None,
     learning_rate: Annotated[float | None, typer.Option(min=0.0, help=help_of(TrainConfig, "learning_rate"))] = None,
     balance: Annotated[str | None, typer.Option(help=help_of(TrainConfig, "balance", True))] = None,
+    eye_multiplier: Annotated[float | None, typer.Option(min=1.0, help=help_of(TrainConfig, "eye_multiplier", True))] = None,
+    mouth_multiplier: Annotated[float | None, typer.Option(min=1.0, help=help_of(TrainConfig, "mouth_multiplier", True))] = None,
     device: Annotated[str, typer.Option(help=help_of(RunOptions, "device"))] = default(RunOptions, "device"),
     precision: Annotated[str, typer.Option(help=help_of(RunOptions, "precision"))] = default(RunOptions, "precision"),
     workers: Annotated[int, typer.Option(min=0, help=help_of(RunOptions, "workers"))] = default(RunOptions, "workers"),
@@ -354,7 +356,8 @@ def train(
     from facetwin.train.trainer import train as run_train
 
     given: dict[str, Any] = {"model": chosen(model) if model else None, "batch_size": batch_size, "seed": seed,
-                             "holdout": holdout, "learning_rate": learning_rate, "balance": balance}  # fmt: skip
+                             "holdout": holdout, "learning_rate": learning_rate, "balance": balance,
+                             "eye_multiplier": eye_multiplier, "mouth_multiplier": mouth_multiplier}  # fmt: skip
     if paths:
         given.update(faceset_a=str(paths[0].resolve()), faceset_b=str(paths[1].resolve()))
     folder = ModelDir(model_dir)

@@ -110,16 +110,16 @@ def split_pool(pool: FacePool, seed: int, holdout: float) -> SplitPool:
 
 @dataclass(frozen=True)
 class ModelView:
-    """A face as a model sees it: image (S x S x 3 float32 in [0, 1]), face-hull mask and eyes-and-mouth
-    priority mask (S x S float32 in [0, 1]), all in model pixels."""
+    """A face as a model sees it: image (S x S x 3 float32 in [0, 1]), and its face-hull, eyes (with brows)
+    and mouth masks (S x S float32 in {0, 1}), all in model pixels."""
 
     image: FloatImage
     mask: Mask
-    priority: Mask
+    eyes: Mask
+    mouth: Mask
 
 
 def model_view(crop: RGBImage, landmarks: np.ndarray, size: int, crop_to_model: Affine) -> ModelView:
     """Cut the ``size`` x ``size`` model view of a working crop through the 2x3 ``crop_to_model``."""
     image = cv2.warpAffine(crop, crop_to_model, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    hull, priority = region_masks(landmarks, size, crop_to_model)
-    return ModelView(image.astype(np.float32) / 255.0, hull, priority)
+    return ModelView(image.astype(np.float32) / 255.0, *region_masks(landmarks, size, crop_to_model))

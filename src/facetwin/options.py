@@ -102,6 +102,10 @@ class TrainConfig:
     learning_rate: float | None = setting(None, "Adam's learning rate (default: the model's own).")
     balance: str = setting("none", "Which faces training draws: none (uniformly) or expression (rare eye, mouth and gaze"
                                    " states more often, as DeepFaceLab balances head yaw).")
+    eye_multiplier: float = setting(3.0, "Loss weight of the eyes and brows against the rest of the face (as faceswap's"
+                                         " eye multiplier).")
+    mouth_multiplier: float = setting(3.0, "Loss weight of the mouth against the rest of the face (as faceswap's mouth"
+                                           " multiplier).")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:

@@ -43,16 +43,18 @@ def hull_mask(landmarks: Landmarks, size: int, to_image: Affine) -> Mask:
     return hull.astype(np.float32) / 255.0
 
 
-def region_masks(landmarks: Landmarks, size: int, to_image: Affine) -> tuple[Mask, Mask]:
-    """(face hull, eyes-and-mouth) masks, each (size, size) float32 in [0, 1], in the pixels ``to_image``
-    maps the landmarks into. The eyes-and-mouth mask is the hulls of each eye with its brow and of the
-    lips, dilated by ``max(3, size // 32)`` px so the features' edges count too."""
+def region_masks(landmarks: Landmarks, size: int, to_image: Affine) -> tuple[Mask, Mask, Mask]:
+    """(face hull, eyes, mouth) masks, each (size, size) float32 in {0, 1}, in the pixels ``to_image`` maps
+    the landmarks into. The eyes mask is the hulls of each eye with its brow, the mouth mask the lips'
+    hull, both dilated by ``max(3, size // 32)`` px so the features' edges count too."""
     moved = landmarks[:, :2] @ to_image[:, :2].T + to_image[:, 2]
     hull = np.zeros((size, size), np.uint8)
     _fill_hull(hull, moved[list(FACE_OVAL)])
-    priority = np.zeros((size, size), np.uint8)
-    for region in (*EYE_REGIONS, LIPS):
-        _fill_hull(priority, moved[list(region)])
-    grow = max(3, size // 32) | 1
-    grown = cv2.dilate(priority, np.ones((grow, grow), np.uint8))
-    return hull.astype(np.float32) / 255.0, grown.astype(np.float32) / 255.0
+    grow = np.ones((max(3, size // 32) | 1,) * 2, np.uint8)
+    features = []
+    for regions in (EYE_REGIONS, (LIPS,)):
+        mask = np.zeros((size, size), np.uint8)
+        for region in regions:
+            _fill_hull(mask, moved[list(region)])
+        features.append(cv2.dilate(mask, grow).astype(np.float32) / 255.0)
+    return hull.astype(np.float32) / 255.0, features[0], features[1]

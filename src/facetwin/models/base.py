@@ -70,7 +70,8 @@ class SwapModel(nn.Module):
 
     def loss(self, outputs: Mapping[str, ModelOutput], batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Each side's loss (a scalar tensor) against ``batch``'s ``{side}_target`` (N, 3, S, S),
-        ``{side}_mask`` (face hull) and ``{side}_priority`` (eyes and mouth), (N, 1, S, S) in [0, 1]."""
+        ``{side}_mask`` (face hull, in [0, 1]) and ``{side}_priority`` (the eyes' and mouth's extra loss weight,
+        >= 0), each (N, 1, S, S)."""
         return {
             side: self.criterion(out.face, out.mask, batch[f"{side}_target"], batch[f"{side}_mask"], batch[f"{side}_priority"])
             for side, out in outputs.items()

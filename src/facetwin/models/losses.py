@@ -6,7 +6,6 @@ from typing import Protocol
 
 import torch
 
-PRIORITY_WEIGHT = 2.0  # eyes and mouth count (1 + this) times as much as the rest of the face
 BACKGROUND_WEIGHT = 0.1  # outside the face hull the model is still asked to be roughly right
 
 
@@ -49,7 +48,9 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 
 
 
 def pixel_weights(mask: torch.Tensor, priority: torch.Tensor) -> torch.Tensor:
-    return mask * (1.0 + PRIORITY_WEIGHT * priority) + BACKGROUND_WEIGHT
+    """Each pixel's loss weight: 1 in the face hull plus ``priority`` (the eyes' and mouth's extra weight:
+    their multiplier - 1), and ``BACKGROUND_WEIGHT`` everywhere."""
+    return mask * (1.0 + priority) + BACKGROUND_WEIGHT
 
 
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -59,7 +60,8 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 class Criterion(Protocol):
     """A model's loss for one identity: predicted face (N, 3, S, S) and mask (N, 1, S, S) or None, against
-    the target face, its face-hull mask and its eyes-and-mouth priority mask (all in [0, 1])."""
+    the target face and its face-hull mask (in [0, 1]) and the eyes' and mouth's extra loss weight
+    ``priority`` (N, 1, S, S), >= 0 (train.data.make_sample)."""
 
     def __call__(self, face: torch.Tensor, mask_pred: torch.Tensor | None, target: torch.Tensor, mask: torch.Tensor,
                  priority: torch.Tensor) -> torch.Tensor: ...
@@ -79,7 +81,8 @@ def face_loss(
     mask: torch.Tensor,
     priority: torch.Tensor,
 ) -> torch.Tensor:
-    """SSIM + L1 weighted by face hull and eye/mouth priority, plus mask L1 when a mask is predicted.
+    """SSIM + L1 weighted by face hull and the eyes' and mouth's extra weight, plus mask L1 when a mask is
+    predicted.
 
     Computed in fp32 even inside a bf16 autocast region: SSIM divides local variances, and in bf16 the
     blurred squares lose enough precision for the denominator to reach zero (seen as a -inf loss).

@@ -25,17 +25,21 @@ from facetwin.train.augment import colour_jitter, jitter_matrix, random_warp
 
 
 def make_sample(
-    crop: np.ndarray, points: np.ndarray, spec: ModelSpec, rng: np.random.Generator, settings: AugmentSettings
+    crop: np.ndarray, points: np.ndarray, spec: ModelSpec, rng: np.random.Generator, settings: AugmentSettings,
+    multipliers: tuple[float, float] = (3.0, 3.0),
 ) -> dict[str, np.ndarray]:
-    """One training example from a working crop and its landmarks, CHW float32 in [0, 1]: ``source`` (the
-    randomly warped input), ``target`` (the same face unwarped), ``mask`` (face hull) and ``priority``
-    (eyes and mouth). The jitter (rotation, zoom, shift, flip) and colour change apply to both."""
+    """One training example from a working crop and its landmarks, CHW float32: ``source`` (the randomly
+    warped input) and ``target`` (the same face unwarped) in [0, 1], ``mask`` (face hull, {0, 1}) and
+    ``priority``, the loss weight the eyes (with brows) and the mouth get on top of the face's 1
+    (``multipliers`` = (eye, mouth) multiplier; priority is multiplier - 1 on the feature, 0 elsewhere).
+    The jitter (rotation, zoom, shift, flip) and colour change apply to both images."""
     size = spec.size
     jitter, flip = jitter_matrix(rng, size, settings)
     view = model_view(crop, points, size, compose(jitter, crop_to_model_matrix(crop.shape[0], size, spec.coverage)))
     target = colour_jitter(view.image, rng, settings).astype(np.float32)
     source = random_warp(target, rng, settings)
-    hull, priority = view.mask, view.priority
+    eye, mouth = multipliers
+    hull, priority = view.mask, np.maximum((eye - 1.0) * view.eyes, (mouth - 1.0) * view.mouth)
     if flip:
         target, source, hull, priority = (np.ascontiguousarray(x[:, ::-1]) for x in (target, source, hull, priority))
     return {
@@ -80,12 +84,13 @@ def draw_weights(pool: FacePool, balance: str) -> np.ndarray | None:
 
 class PairDataset(Dataset[dict[str, torch.Tensor]]):
     """Sample ``k`` is one augmented face of A and one of B, a pure function of (seed, k): keys
-    ``{side}_{source,target,mask,priority}`` (see ``make_sample``). With ``balance="expression"`` faces are
+    ``{side}_{source,target,mask,priority}`` (see ``make_sample``; ``multipliers`` is its (eye, mouth)
+    loss multipliers). With ``balance="expression"`` faces are
     drawn by ``draw_weights`` instead of uniformly."""
 
     def __init__(self, pools: dict[str, FacePool], spec: ModelSpec, seed: int, settings: AugmentSettings,
-                 balance: str = "none") -> None:
-        self.pools, self.spec, self.seed, self.settings = pools, spec, seed, settings
+                 balance: str = "none", multipliers: tuple[float, float] = (3.0, 3.0)) -> None:
+        self.pools, self.spec, self.seed, self.settings, self.multipliers = pools, spec, seed, settings, multipliers
         self.cumulative = {side: draw_weights(pool, balance) for side, pool in pools.items()}
 
     def __len__(self) -> int:  # samples are addressed by number, not enumerated
@@ -101,7 +106,7 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
                 i = int(rng.integers(len(pool)))
             else:
                 i = min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(pool) - 1)
-            sample = make_sample(pool.crop(i), pool.points(i), self.spec, rng, self.settings)
+            sample = make_sample(pool.crop(i), pool.points(i), self.spec, rng, self.settings, self.multipliers)
             item.update({f"{side}_{key}": torch.from_numpy(value) for key, value in sample.items()})
         return item
 

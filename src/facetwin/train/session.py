@@ -97,7 +97,8 @@ def make_loader(session: Session, stop_at: int, workers: int) -> DataLoader[dict
     config = session.config
     pools = {side: split.train for side, split in session.faces.items()}
     return DataLoader(
-        PairDataset(pools, session.model.spec, config.seed, config.augment, config.balance),
+        PairDataset(pools, session.model.spec, config.seed, config.augment, config.balance,
+                    (config.eye_multiplier, config.mouth_multiplier)),
         batch_size=config.batch_size,
         sampler=StepSampler(session.iteration, max(stop_at, session.iteration), config.batch_size, session.rank,
                             session.world_size),  # fmt: skip
