@@ -15,6 +15,7 @@ from facetwin.faces.analyse import FaceAnalyser
 from facetwin.media import MediaSource, read_frames
 from facetwin.scoring.expression import (
     LEFT_EYE_EAR,
+    OPEN_PERCENTILE,
     RIGHT_EYE_EAR,
     Expression,
     blinks,
@@ -51,12 +52,28 @@ def test_a_clip_against_itself_follows_perfectly(frames: list[np.ndarray]) -> No
     faces, _ = _expressions(frames)
     assert all(f is not None for f in faces)
     (first, last), = blinks(series(faces, "eyes"))
-    assert first + FIRST == 98 and 2 <= last - first + 1 <= 6, "cap13 blinks once, at frame 98"
+    assert first + FIRST == 98 and 2 <= last - first + 1 <= 9, "cap13 blinks once, at frame 98"
     result = fidelity(faces, faces)
     assert result.source_blinks == result.reproduced_blinks == 1 and result.blink_share == 1.0
     for feature, r in result.correlation.items():
         assert r == pytest.approx(1.0) or math.isnan(r), feature
     assert all(e == 0 for e in result.mean_abs_error.values())
+
+
+def test_a_blink_whose_reopening_wobbles_is_one_blink(frames: list[np.ndarray]) -> None:
+    """cap13's blink with its reopening made to wobble: closed, not quite reopened (65 % of the open level),
+    closed again: one blink (as the mesh measured one clean clone's clip: 0.26, 0.27, 0.26 around a closed
+    line of 0.26); reopened fully in between: two."""
+    faces, _ = _expressions(frames)
+    eyes = series(faces, "eyes")
+    (first, last), = blinks(eyes)
+    open_level = float(np.percentile(eyes, OPEN_PERCENTILE))
+    wobble = eyes.copy()
+    wobble[last + 1], wobble[last + 2 : last + 4] = 0.65 * open_level, 0.5 * open_level
+    assert blinks(wobble) == [(first, last + 3)]
+    twice = wobble.copy()
+    twice[last + 1] = open_level
+    assert blinks(twice) == [(first, last), (last + 2, last + 3)]
 
 
 def test_eyes_painted_open_reproduce_no_blink(frames: list[np.ndarray]) -> None:

@@ -33,6 +33,8 @@ MOUTH_CORNERS = (61, 291)
 CLOSED_FRACTION = 0.6  # eyes closed below 60 % of the series' open EAR (MediaPipe: open ~0.37, shut ~0.2)
 OPEN_PERCENTILE = 90  # the series' open-eye level
 BLINK_FRAMES = 2  # a blink: eyes closed for at least two frames
+REOPEN_FRACTION = 0.7  # a blink ends when the eyes open past 70 % of the open level (hysteresis: on demo footage
+# a reopening eye wobbled 0.26 -> 0.27 -> 0.26 around the closed line, 0.26, and was counted as two blinks)
 FEATURES = ("eye_right", "eye_left", "mouth_open", "mouth_width", "gaze_x", "gaze_y")
 
 
@@ -87,25 +89,31 @@ def series(faces: Sequence[Expression | None], feature: str) -> np.ndarray:
     return np.array([math.nan if f is None else getattr(f, feature) for f in faces])
 
 
-def closed_eyes(eyes: np.ndarray) -> np.ndarray:
-    """Frames with the eyes closed: mean EAR below CLOSED_FRACTION of the series' open level (bool array)."""
+def closed_eyes(eyes: np.ndarray, fraction: float = CLOSED_FRACTION) -> np.ndarray:
+    """Frames with the eyes closed: mean EAR below ``fraction`` of the series' open level (its
+    OPEN_PERCENTILE-th percentile), as a bool array; NaN (no face) counts as open."""
     finite = eyes[np.isfinite(eyes)]
     if not finite.size:
         return np.zeros(len(eyes), bool)
-    return np.nan_to_num(eyes, nan=np.inf) < CLOSED_FRACTION * float(np.percentile(finite, OPEN_PERCENTILE))
+    return np.nan_to_num(eyes, nan=np.inf) < fraction * float(np.percentile(finite, OPEN_PERCENTILE))
 
 
 def blinks(eyes: np.ndarray, min_frames: int = BLINK_FRAMES) -> list[tuple[int, int]]:
-    """(first, last) frame of each run of at least ``min_frames`` closed-eye frames."""
-    closed, runs, start = closed_eyes(eyes), [], None
-    for i, shut in enumerate([*closed, False]):
-        if shut and start is None:
+    """(first, last) closed frame of each blink: eyes closed (``closed_eyes``) in at least ``min_frames``
+    frames, where closed runs that the eyes do not reopen between (past REOPEN_FRACTION of the open level)
+    are one blink, not several. Frame indices into ``eyes``."""
+    closed, shut = closed_eyes(eyes), closed_eyes(eyes, REOPEN_FRACTION)
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, down in enumerate([*closed, False]):
+        if down and start is None:
             start = i
-        elif not shut and start is not None:
-            if i - start >= min_frames:
-                runs.append((start, i - 1))
+        elif not down and start is not None:
+            if runs and shut[runs[-1][1] : start].all():  # never reopened since the last run: the same blink
+                start = runs.pop()[0]
+            runs.append((start, i - 1))
             start = None
-    return runs
+    return [(first, last) for first, last in runs if int(closed[first : last + 1].sum()) >= min_frames]
 
 
 @dataclass(frozen=True)
