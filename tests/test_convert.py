@@ -110,6 +110,15 @@ def test_bad_input_and_missing_model(model_dir: Path, clips: DemoClips, tmp_path
     (tmp_path / "empty_model").mkdir()
     with pytest.raises(FacetwinError, match="no model here"):
         convert(clips.cap13, tmp_path / "empty_model", tmp_path / "o.mp4")
+    no_model = run_cli("convert", clips.cap13, "-m", tmp_path / "empty_model", "-o", tmp_path / "o.mp4")
+    assert no_model.returncode == 1 and "train one first: facetwin train FACESET_A FACESET_B" in no_model.stderr
+    from conftest import cut_clip
+
+    wrong_way = run_cli("convert", cut_clip(clips.cap13, tmp_path / "b.mp4", seconds=1.0), "-m", model_dir, "-o",
+                        tmp_path / "a2b.mp4")  # cap13 shows B, and a2b swaps A  # fmt: skip
+    said = wrong_way.stderr.replace("\n", " ")
+    assert wrong_way.returncode == 0 and " 0 with a swapped face" in wrong_way.stdout, wrong_way.stdout
+    assert "if they are B, convert with --direction b2a" in said, said
 
 
 def test_one_euro_filter_smooths_jitter_and_follows_motion() -> None:

@@ -278,6 +278,13 @@ def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
     stored = json.loads((model_dir / "config.json").read_text())
     assert stored["model"] == "lightweight" and stored["learning_rate"] == 1e-4, "the run's settings stay with the model"
     assert state["optimizer"]["param_groups"][0]["lr"] == 1e-4, "and Adam ran at the rate asked for"
+    resumed = run_cli("train", "-m", model_dir, "--iterations", str(int(saved[0].name) + 1), "--eye-multiplier", "6",
+                      "--workers", "0")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    said = resumed.stderr.replace("\n", " ")
+    assert said.count("changed for this model from now on: eye multiplier: 3.0 -> 6.0") == 1, said
+    assert said.index("eye multiplier: 3.0 -> 6.0") < said.index("opening the face sets"), "said before the run, once"
+    assert json.loads((model_dir / "config.json").read_text())["eye_multiplier"] == 6.0
 
 
 def test_two_process_ddp_keeps_ranks_identical(config: TrainConfig, tmp_path: Path) -> None:

@@ -367,13 +367,13 @@ def train(
     options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers, evaluate_every)
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
+        if folder.exists() and rank_console is err:  # said before the run, which stores them, not hours later
+            for change in folder.resume(given, write=False).changes:
+                notice(f"changed for this model from now on: {change}")
         with TrainProgress(rank_console, iterations, minutes) as progress:
             result = run_train(folder, config, options, progress.update, progress.prepare)
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
-    if rank_console is err:
-        for change in result.changes:
-            notice(f"changed for this model from now on: {change}")
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
     (out if rank_console is err else rank_console).print(
         f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
@@ -437,12 +437,16 @@ def convert(
         notice(problem)
     out.print(f"{report.output}: {report.frames} frames, {report.swapped_frames} with a swapped face"
               + (f" ({report.faces} faces swapped)" if report.faces > report.swapped_frames else "") + ","
-              f" {report.passed_through} without a face passed through unchanged"
+              f" {report.passed_through} without a face to swap passed through unchanged"
               + (f" ({report.others} other {'person' if report.others == 1 else 'people'} left as they are)" if report.others else "")
               + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "")
               + (f"; --restore {chosen(restore)} blended the source's own {_restored_parts(chosen(restore))} into {report.restored}"
                  f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
+    if report.frames and not report.swapped_frames and report.others:
+        other = "b2a" if direction == "a2b" else "a2b"
+        notice(f"none of the faces found is the person this model replaces ({direction[0].upper()}); if they are"
+               f" {direction[-1].upper()}, convert with --direction {other}")
     if report.frames == 0:
         raise fail(f"{input_path}: nothing could be converted")
 
@@ -464,6 +468,7 @@ def verify(
         print(json.dumps([v.to_json() for v in verdicts], indent=2))
     else:
         table = Table("file", "Content Credentials", "watermark", "verdict")
+        table.columns[0].overflow = "fold"  # a long path wraps rather than ending in "..." on every row
         for v in verdicts:
             c = v.credentials
             if not c.present:

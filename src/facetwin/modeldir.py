@@ -84,7 +84,8 @@ class ModelDir:
         """The stored config. Migrates format 1 in place; raises FacetwinError for a missing folder, a
         newer format, or a model aligned to another mean-face template."""
         if not self.exists():
-            raise FacetwinError(f"{self.root}: no model here yet; give FACESET_A and FACESET_B to start one")
+            raise FacetwinError(f"{self.root}: no model here (no config.json); train one first:"
+                                f" facetwin train FACESET_A FACESET_B -m {self.root}")
         try:
             data: dict[str, Any] = json.loads(self.config_path.read_text())
         except (OSError, ValueError) as exc:
