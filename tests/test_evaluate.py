@@ -122,3 +122,13 @@ def test_evaluate_video_converts_with_restore_and_measures_it(model_dir: Path, c
     assert measured["restore"] == "eyes"
     follow = measured["expression"]
     assert follow["source_blinks"] == follow["reproduced_blinks"] == 1, follow
+    assert "1 face track measured" in result.stdout.replace("\n", " ")
+
+
+def test_evaluate_video_the_wrong_way_says_so(model_dir: Path, clips: DemoClips, tmp_path: Path) -> None:
+    """cap13 shows B; measured as an a2b clip no face is A's, and evaluate says to try --direction b2a."""
+    clip = cut_clip(clips.cap13, tmp_path / "b.mp4", seconds=1.0)
+    result = run_cli("evaluate", "-m", model_dir, "-o", tmp_path / "report", "--faces", "8", "--video", clip, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["clip"]["tracks"] == 0
+    assert "if it shows B, evaluate with --direction b2a" in result.stderr.replace("\n", " "), result.stderr

@@ -535,7 +535,8 @@ def evaluate(
     out.print(table)
     if metrics.get("clip"):
         clip = metrics["clip"]
-        out.print(f"clip {clip['source']}: {clip['tracks']} face tracks measured, flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
+        tracks = f"{clip['tracks']} face {'track' if clip['tracks'] == 1 else 'tracks'}"
+        out.print(f"clip {clip['source']}: {tracks} measured, flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
                   f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
         follow = clip.get("expression") or {}
         if follow:
@@ -543,6 +544,10 @@ def evaluate(
             out.print(f"expression followed: eyes r {number(r['eye_right'], '{:.2f}')} / {number(r['eye_left'], '{:.2f}')} (right / left),"
                       f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
                       f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")
+        if not clip["tracks"] and not identity and not all_faces:
+            person, other = direction[0].upper(), direction[-1].upper()
+            notice(f"no face of {person} (the person a {direction} model replaces) was found in the clip; if it shows"
+                   f" {other}, evaluate with --direction {'b2a' if direction == 'a2b' else 'a2b'}")
     out.print(f"report: {report}")
 
 
