@@ -380,6 +380,11 @@ def train(
         + (f"; held-out L1 {held}" if held else ""))
 
 
+def _other_direction(direction: str) -> str:
+    """b2a for a2b and the reverse: the hint when no face of the person a direction replaces was found."""
+    return "b2a" if direction == "a2b" else "a2b"
+
+
 def _restored_parts(restore: str) -> str:
     return {"eyes": "eyes", "mouth": "mouth", "both": "eyes or mouth"}[restore]
 
@@ -444,9 +449,8 @@ def convert(
                  f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames and not report.swapped_frames and report.others:
-        other = "b2a" if direction == "a2b" else "a2b"
         notice(f"none of the faces found is the person this model replaces ({direction[0].upper()}); if they are"
-               f" {direction[-1].upper()}, convert with --direction {other}")
+               f" {direction[-1].upper()}, convert with --direction {_other_direction(direction)}")
     if report.frames == 0:
         raise fail(f"{input_path}: nothing could be converted")
 
@@ -545,9 +549,8 @@ def evaluate(
                       f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
                       f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")
         if not clip["tracks"] and not identity and not all_faces:
-            person, other = direction[0].upper(), direction[-1].upper()
-            notice(f"no face of {person} (the person a {direction} model replaces) was found in the clip; if it shows"
-                   f" {other}, evaluate with --direction {'b2a' if direction == 'a2b' else 'a2b'}")
+            notice(f"no face of {direction[0].upper()} (the person a {direction} model replaces) was found in the clip;"
+                   f" if it shows {direction[-1].upper()}, evaluate with --direction {_other_direction(direction)}")
     out.print(f"report: {report}")
 
 

@@ -19,14 +19,17 @@ from facetwin.errors import FacetwinError
 from facetwin.facepool import FacePool, model_view
 from facetwin.faces.align import compose, crop_to_model_matrix
 from facetwin.models.base import SIDES, ModelSpec
-from facetwin.options import AugmentSettings
+from facetwin.options import AugmentSettings, TrainConfig, default_of
 from facetwin.scoring.expression import expression, series
 from facetwin.train.augment import colour_jitter, jitter_matrix, random_warp
+
+LOSS_MULTIPLIERS = (default_of(TrainConfig, "eye_multiplier"), default_of(TrainConfig, "mouth_multiplier"))
+"""(eye, mouth) loss multipliers of a model that does not set them: TrainConfig's defaults."""
 
 
 def make_sample(
     crop: np.ndarray, points: np.ndarray, spec: ModelSpec, rng: np.random.Generator, settings: AugmentSettings,
-    multipliers: tuple[float, float] = (3.0, 3.0),
+    multipliers: tuple[float, float] = LOSS_MULTIPLIERS,
 ) -> dict[str, np.ndarray]:
     """One training example from a working crop and its landmarks, CHW float32: ``source`` (the randomly
     warped input) and ``target`` (the same face unwarped) in [0, 1], ``mask`` (face hull, {0, 1}) and
@@ -89,7 +92,7 @@ class PairDataset(Dataset[dict[str, torch.Tensor]]):
     drawn by ``draw_weights`` instead of uniformly."""
 
     def __init__(self, pools: dict[str, FacePool], spec: ModelSpec, seed: int, settings: AugmentSettings,
-                 balance: str = "none", multipliers: tuple[float, float] = (3.0, 3.0)) -> None:
+                 balance: str = "none", multipliers: tuple[float, float] = LOSS_MULTIPLIERS) -> None:
         self.pools, self.spec, self.seed, self.settings, self.multipliers = pools, spec, seed, settings, multipliers
         self.cumulative = {side: draw_weights(pool, balance) for side, pool in pools.items()}
 
