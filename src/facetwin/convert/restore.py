@@ -10,8 +10,8 @@ outside the common range, and feathered so that no seam shows:
   from the mesh: ``scoring.expression``) against that eye's open level in the track (the 90th
   percentile of its last ``HISTORY`` frames): weight 0 above ``EYE_FROM`` of that level, 1 below
   ``EYE_TO``, smooth between.
-  ``scoring.expression`` counts an eye closed below 0.6 of the open level; on the demo clips the open
-  level is 0.37-0.39 and a blink reaches 0.20-0.26 (measured with the mesh on cap13 and franck).
+  ``scoring.expression`` counts the eyes closed when the more closed one is below 0.42 of its open level;
+  on the demo clips a labelled blink's deepest frame reads 0.04-0.36 of it (the mesh on cap13 and franck).
   Eyes opened wide (raised brows, surprise) too, by the mean of both eyes' EAR against their typical
   openness (the median of the same history): weight 0 below ``WIDE_FROM`` of it, 1 above ``WIDE_TO``. The
   model renders its own resting eyes there as well: cap13's frames 30-90 open to 0.43-0.45 against a

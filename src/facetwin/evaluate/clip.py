@@ -22,7 +22,7 @@ from facetwin.faces.identity import FaceEmbedder, IdentityMatch, identity_scores
 from facetwin.faces.regions import FACE_OVAL
 from facetwin.faces.tracks import LINK_IOU, IdentityTracker, iou
 from facetwin.media import DamagedMedia, Frame, MediaSource, read_frames
-from facetwin.scoring.expression import Expression, expression, fidelity, series
+from facetwin.scoring.expression import Expression, expression, eye_openness, fidelity, series
 
 TRACKED_FACES = 16  # faces followed per frame, as convert follows them
 
@@ -126,8 +126,9 @@ def evaluate_clip(source: Path, converted: Path, target_centroid: np.ndarray, so
     finally:
         analyser.close()
     scores = identity_scores(np.array(swapped), target_centroid, source_centroid) if swapped else None
-    plotted = {f"{side}_{feature}": [None if not np.isfinite(v) else round(float(v), 4) for v in series(faces, feature)]
-               for side, faces in (("source", expressions_in), ("swap", expressions_out)) for feature in ("eyes", "mouth_open")}  # fmt: skip
+    plotted = {f"{side}_{feature}": [None if not np.isfinite(v) else round(float(v), 4) for v in values]
+               for side, faces in (("source", expressions_in), ("swap", expressions_out))
+               for feature, values in (("eye_openness", eye_openness(faces)), ("mouth_open", series(faces, "mouth_open")))}  # fmt: skip
     return ClipReport(
         frames, with_face, change_out / change_in if change_in else float("nan"), _mean_jitter(centres_in),
         _mean_jitter(centres_out), {} if scores is None else scores.__dict__, len(centres_in),

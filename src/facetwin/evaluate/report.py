@@ -13,6 +13,7 @@ import numpy as np
 
 from facetwin.atomic import write_json_atomically
 from facetwin.media import write_image
+from facetwin.scoring.expression import CLOSED_FRACTION
 from facetwin.sheets import grid as image_grid
 
 
@@ -60,13 +61,16 @@ def _expression_plot(series: dict[str, list[float | None]]) -> str:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
-    for axis, feature, label in ((axes[0], "eyes", "eye aspect ratio (both eyes)"), (axes[1], "mouth_open", "mouth open (inter-ocular)")):
+    labels = (("eye_openness", "eye openness\n(more closed eye,\nof its open level)"), ("mouth_open", "mouth open\n(inter-ocular)"))
+    for axis, (feature, label) in zip(axes, labels, strict=True):
         for side, colour in (("source", "tab:blue"), ("swap", "tab:orange")):
             values = [np.nan if v is None else v for v in series.get(f"{side}_{feature}", [])]
             axis.plot(values, color=colour, linewidth=1, label=side)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend(loc="upper right")
+    axes[0].axhline(CLOSED_FRACTION, color="grey", linestyle="--", linewidth=0.8, label="closed below")
+    axes[0].legend(loc="upper right")
     axes[1].set_xlabel("frame")
     axes[0].set_title("Does the swap blink and speak when the source does?")
     figure.tight_layout()
