@@ -20,20 +20,28 @@ with a distinct frame number and time, as if a long video had been extracted. Fo
 - ``crop_png``: the demo's crops re-encoded as extract wrote them before (zlib level 1, OpenCV's filter
   choice: Paeth on faces) and as it writes them now (``faceset.CROP_PNG_PARAMS``): milliseconds to decode
   and to encode one crop (one thread, median of ``--runs``) and KiB a crop. Decoding bounds a cold cache.
-- ``loader``: samples/s of PairDataset on the demo sets through a DataLoader (1 worker), with the pool
-  read from the cache against the pool the trainer used before (every crop decoded into lists in
-  memory and pickled into each worker); median of ``--runs``.
+- ``loader``: samples/s of PairDataset on the demo sets, with the pool read from the cache against the
+  pool the trainer used before (every crop decoded into lists in memory and pickled into each worker), in
+  pairs whose order alternates, ``--loader-pairs`` of them: ``dataloader``, through a DataLoader with one
+  fresh spawned worker, ``--loader-batches`` batches of 16 after the first; ``worker``, the same samples
+  made in a fresh spawned process without the DataLoader (its batches' transfer and the main process do
+  not add their noise), five passes of 600 samples, the first left out as warm-up. Medians of each, and
+  of the paired ratios (cache over lists) with their range: on this 2-core machine single DataLoader
+  runs of either vary by +-10 %, so only paired ratios say which is faster.
 
 Prints JSON.
 
     .venv/bin/python bench/train_data.py [--faces 50000] [--models lightweight,masked128] [--steps 20] [--work DIR]
+        [--loader-only] [--loader-pairs 8] [--loader-batches 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import pickle
 import shutil
 import sqlite3
 import statistics
@@ -43,6 +51,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import cv2
@@ -219,19 +228,62 @@ def crop_png(sets: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def loader_rate(pools: dict[str, FacePool], model: str, batches: int, runs: int) -> float:
-    spec = build_model(model).spec
+def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> float:
+    """Samples/s (faces of both sides) through a DataLoader with one fresh spawned worker, after its first batch."""
+    loader = DataLoader(PairDataset(pools, build_model(model).spec, 0, AugmentSettings()), batch_size=16,
+                        sampler=StepSampler(0, batches + 1, 16), num_workers=1, worker_init_fn=worker_init,
+                        multiprocessing_context="spawn", prefetch_factor=4)  # fmt: skip
+    iterator = iter(loader)
+    next(iterator)  # the worker's start-up is not throughput
+    started = time.perf_counter()
+    count = sum(1 for _ in iterator)
+    return count * 16 * 2 / (time.perf_counter() - started)
+
+
+WORKER_PASSES, WORKER_SAMPLES = 5, 600
+
+
+def _worker_passes(dataset: bytes, connection: Connection) -> None:
+    """In a fresh spawned process: samples/s of each pass over WORKER_SAMPLES samples of the pickled dataset."""
+    worker_init(0)
+    pairs = pickle.loads(dataset)
     rates = []
-    for _ in range(runs):
-        loader = DataLoader(PairDataset(pools, spec, 0, AugmentSettings()), batch_size=16,
-                            sampler=StepSampler(0, batches, 16), num_workers=1, worker_init_fn=worker_init,
-                            multiprocessing_context="spawn", prefetch_factor=4)  # fmt: skip
-        iterator = iter(loader)
-        next(iterator)  # the worker's start-up is not throughput
+    for index in range(WORKER_PASSES):
         started = time.perf_counter()
-        count = sum(1 for _ in iterator)
-        rates.append(count * 16 * 2 / (time.perf_counter() - started))
-    return round(statistics.median(rates), 1)
+        for k in range(index * WORKER_SAMPLES, (index + 1) * WORKER_SAMPLES):
+            pairs[k]
+        rates.append(WORKER_SAMPLES * 2 / (time.perf_counter() - started))
+    connection.send(rates)
+
+
+def worker_rate(pools: dict[str, FacePool], model: str) -> float:
+    """Samples/s of a fresh spawned process making samples without the DataLoader: the median of its passes
+    after the first."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    dataset = pickle.dumps(PairDataset(pools, build_model(model).spec, 0, AugmentSettings()))
+    process = context.Process(target=_worker_passes, args=(dataset, send))
+    process.start()
+    rates = receive.recv()
+    process.join()
+    return float(statistics.median(rates[1:]))
+
+
+def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], model: str, batches: int,
+                      pairs: int) -> dict[str, object]:  # fmt: skip
+    """Cache against lists in ``pairs`` pairs of runs of each measure, the order alternating between pairs."""
+    results: dict[str, object] = {}
+    for measure, rate in (("dataloader", lambda p: dataloader_rate(p, model, batches)), ("worker", lambda p: worker_rate(p, model))):
+        runs: dict[str, list[float]] = {"cache": [], "lists": []}
+        for index in range(pairs):
+            for name in ("cache", "lists") if index % 2 == 0 else ("lists", "cache"):
+                runs[name].append(rate(cache if name == "cache" else lists))
+        ratios = [c / w for c, w in zip(runs["cache"], runs["lists"], strict=True)]
+        results[measure] = {"cache": round(statistics.median(runs["cache"]), 1),
+                            "in_memory_lists_before": round(statistics.median(runs["lists"]), 1),
+                            "cache_over_lists": round(statistics.median(ratios), 3),
+                            "cache_over_lists_range": [round(min(ratios), 3), round(max(ratios), 3)]}  # fmt: skip
+    return results
 
 
 def main() -> None:
@@ -239,18 +291,28 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=50_000)
     parser.add_argument("--models", default="lightweight,masked128")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--loader-batches", type=int, default=60)
+    parser.add_argument("--loader-batches", type=int, default=300)
+    parser.add_argument("--loader-pairs", type=int, default=8)
+    parser.add_argument("--loader-only", action="store_true", help="only the loader comparison (no large sets)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="facetwin-train-data-") as scratch:
         work = args.work or Path(scratch)
         demo = demo_sets(work)
+        results: dict[str, object] = {}
+        if args.loader_only:
+            for model in args.models.split(","):
+                spec = build_model(model).spec
+                pools = {side: load_pool(demo[side], working_size(spec.size, spec.coverage)) for side in demo}
+                legacy = {side: InMemoryPool(pool) for side, pool in pools.items()}
+                results[model] = {"loader_samples_per_s": loader_comparison(pools, legacy, model, args.loader_batches, args.loader_pairs)}
+            print(json.dumps({"benchmark": "train_data", "loader_only": True, "cpu_count": os.cpu_count(), "models": results}, indent=2))
+            return
         big = {side: big_set(demo[side], work / f"big_{side}", args.faces) for side in demo}
         started = time.monotonic()
         subprocess.run([sys.executable, "-c", "import facetwin.train.trainer"], check=True)
         import_s = round(time.monotonic() - started, 1)
-        results: dict[str, object] = {}
         png = crop_png(demo, args.runs)
         for model in args.models.split(","):
             spec = build_model(model).spec
@@ -269,8 +331,7 @@ def main() -> None:
                 "cold_cache": cold, "warm_cache": warm, "warm_demo_sets": warm_demo, "open_faces_s": open_faces_s,
                 "memory": memory,
                 "peak_pss_4_over_1_workers": round(memory["workers_4"]["peak_pss_mib"] / memory["workers_1"]["peak_pss_mib"], 3),
-                "loader_samples_per_s": {"cache": loader_rate(pools, model, args.loader_batches, args.runs),
-                                         "in_memory_lists_before": loader_rate(legacy, model, args.loader_batches, args.runs)},
+                "loader_samples_per_s": loader_comparison(pools, legacy, model, args.loader_batches, args.loader_pairs),
             }  # fmt: skip
     print(json.dumps({"benchmark": "train_data", "faces_per_side": args.faces, "cpu_count": os.cpu_count(),
                       "torch_threads": torch.get_num_threads(), "import_s": import_s, "crop_png": png, "models": results}, indent=2))
