@@ -25,9 +25,11 @@ with a distinct frame number and time, as if a long video had been extracted. Fo
   pairs whose order alternates, ``--loader-pairs`` of them: ``dataloader``, through a DataLoader with one
   fresh spawned worker, ``--loader-batches`` batches of 16 after the first; ``worker``, the same samples
   made in a fresh spawned process without the DataLoader (its batches' transfer and the main process do
-  not add their noise), five passes of 600 samples, the first left out as warm-up. Medians of each, and
-  of the paired ratios (cache over lists) with their range: on this 2-core machine single DataLoader
-  runs of either vary by +-10 %, so only paired ratios say which is faster.
+  not add their noise), five passes of 600 samples, the first left out as warm-up; and
+  ``dataloader_worker_cpu_ms_per_batch``, the DataLoader worker's CPU time a batch (lower is faster; it
+  does not count time the worker waited for a core). Medians of each, and of the paired ratios (cache
+  over lists) with their range: on this 2-core machine single DataLoader runs of either vary by +-10 %
+  from one minute to the next, so only paired ratios and CPU time say which is faster.
 
 Prints JSON.
 
@@ -228,16 +230,28 @@ def crop_png(sets: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> float:
-    """Samples/s (faces of both sides) through a DataLoader with one fresh spawned worker, after its first batch."""
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> tuple[float, float]:
+    """Through a DataLoader with one fresh spawned worker, after its first batch: samples/s (faces of both
+    sides), and the worker's CPU milliseconds a batch (what the data path costs, whatever else runs)."""
     loader = DataLoader(PairDataset(pools, build_model(model).spec, 0, AugmentSettings()), batch_size=16,
                         sampler=StepSampler(0, batches + 1, 16), num_workers=1, worker_init_fn=worker_init,
                         multiprocessing_context="spawn", prefetch_factor=4)  # fmt: skip
     iterator = iter(loader)
     next(iterator)  # the worker's start-up is not throughput
-    started = time.perf_counter()
-    count = sum(1 for _ in iterator)
-    return count * 16 * 2 / (time.perf_counter() - started)
+    worker = iterator._workers[0].pid  # type: ignore[attr-defined]
+    cpu_before, started = _cpu_seconds(worker), time.perf_counter()
+    count, cpu_ms = 0, float("nan")
+    for _ in iterator:
+        count += 1
+        if count == batches - 4:  # before the worker has made its last (prefetched) batch and exits
+            cpu_ms = (_cpu_seconds(worker) - cpu_before) * 1000 / count
+    return count * 16 * 2 / (time.perf_counter() - started), cpu_ms
 
 
 WORKER_PASSES, WORKER_SAMPLES = 5, 600
@@ -269,21 +283,28 @@ def worker_rate(pools: dict[str, FacePool], model: str) -> float:
     return float(statistics.median(rates[1:]))
 
 
+def _paired(runs: dict[str, list[float]]) -> dict[str, object]:
+    ratios = [c / w for c, w in zip(runs["cache"], runs["lists"], strict=True)]
+    return {"cache": round(statistics.median(runs["cache"]), 1), "in_memory_lists_before": round(statistics.median(runs["lists"]), 1),
+            "cache_over_lists": round(statistics.median(ratios), 3), "cache_over_lists_range": [round(min(ratios), 3), round(max(ratios), 3)]}  # fmt: skip
+
+
 def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], model: str, batches: int,
                       pairs: int) -> dict[str, object]:  # fmt: skip
     """Cache against lists in ``pairs`` pairs of runs of each measure, the order alternating between pairs."""
-    results: dict[str, object] = {}
-    for measure, rate in (("dataloader", lambda p: dataloader_rate(p, model, batches)), ("worker", lambda p: worker_rate(p, model))):
-        runs: dict[str, list[float]] = {"cache": [], "lists": []}
-        for index in range(pairs):
-            for name in ("cache", "lists") if index % 2 == 0 else ("lists", "cache"):
-                runs[name].append(rate(cache if name == "cache" else lists))
-        ratios = [c / w for c, w in zip(runs["cache"], runs["lists"], strict=True)]
-        results[measure] = {"cache": round(statistics.median(runs["cache"]), 1),
-                            "in_memory_lists_before": round(statistics.median(runs["lists"]), 1),
-                            "cache_over_lists": round(statistics.median(ratios), 3),
-                            "cache_over_lists_range": [round(min(ratios), 3), round(max(ratios), 3)]}  # fmt: skip
-    return results
+    order = [("cache", "lists") if index % 2 == 0 else ("lists", "cache") for index in range(pairs)]
+    rates: dict[str, list[float]] = {"cache": [], "lists": []}
+    cpu: dict[str, list[float]] = {"cache": [], "lists": []}
+    for names in order:
+        for name in names:
+            rate, cpu_ms = dataloader_rate(cache if name == "cache" else lists, model, batches)
+            rates[name].append(rate)
+            cpu[name].append(cpu_ms)
+    alone: dict[str, list[float]] = {"cache": [], "lists": []}
+    for names in order:
+        for name in names:
+            alone[name].append(worker_rate(cache if name == "cache" else lists, model))
+    return {"dataloader": _paired(rates), "dataloader_worker_cpu_ms_per_batch": _paired(cpu), "worker": _paired(alone)}
 
 
 def main() -> None:
