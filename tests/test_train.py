@@ -283,7 +283,8 @@ def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     said = resumed.stderr.replace("\n", " ")
     assert said.count("changed for this model from now on: eye multiplier: 3.0 -> 6.0") == 1, said
-    assert said.index("eye multiplier: 3.0 -> 6.0") < said.index("opening the face sets"), "said before the run, once"
+    assert said.index("opening the face sets") < said.index("eye multiplier: 3.0 -> 6.0") < said.index("img/s"), (
+        "said once, while the run sets up, before its first step")
     assert json.loads((model_dir / "config.json").read_text())["eye_multiplier"] == 6.0
 
 

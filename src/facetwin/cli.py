@@ -367,17 +367,20 @@ def train(
     options = RunOptions(iterations, minutes, save_every, preview_every, keep, device, precision, workers, evaluate_every)
     rank_console = err if int(os.environ.get("RANK", "0")) == 0 else Console(stderr=True, quiet=True)
     try:
-        if folder.exists() and rank_console is err:  # said before the run, which stores them, not hours later
-            for change in folder.resume(given, write=False).changes:
-                notice(f"changed for this model from now on: {change}")
         with TrainProgress(rank_console, iterations, minutes) as progress:
-            result = run_train(folder, config, options, progress.update, progress.prepare)
+            result = run_train(folder, config, options, progress.update, progress.prepare, _say_changes)
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
     (out if rank_console is err else rank_console).print(
         f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
         + (f"; held-out L1 {held}" if held else ""))
+
+
+def _say_changes(changes: list[str]) -> None:
+    """The settings a resume changes, said before the run (which stores them), not when it ends."""
+    for change in changes:
+        notice(f"changed for this model from now on: {change}")
 
 
 def _other_direction(direction: str) -> str:

@@ -166,10 +166,12 @@ def _train(job: Job, project: Project, reporter: Reporter) -> dict[str, Any]:
     def on_prepare(what: str, done: int, total: int) -> None:
         reporter.report(done, total, None, what)
 
-    result = train(folder, config, options, on_step, on_prepare)
+    def on_changes(changes: list[str]) -> None:  # before the run, not when it ends
+        for change in changes:
+            print(f"changed for this model from now on: {change}", flush=True)
+
+    result = train(folder, config, options, on_step, on_prepare, on_changes)
     print(f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}", flush=True)
-    for change in result.changes:
-        print(f"changed for this model from now on: {change}", flush=True)
     reporter.report(result.iteration, p.get("iterations") or result.iteration, None, f"stopped ({result.stopped_because})", force=True)
     if result.stopped_because == "interrupted":
         raise Stopped(f"stopped at iteration {result.iteration}; checkpoint saved")

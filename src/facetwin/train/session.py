@@ -5,7 +5,7 @@ the data loader. ``trainer.train`` runs the loop over it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,14 @@ def open_config(model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | No
 def open_session(
     model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | None, options: RunOptions, device: torch.device,
     rank: int, world_size: int, on_prepare: PrepareCallback | None = None,
+    on_changes: Callable[[list[str]], None] | None = None,
 ) -> Session:
-    """Set up a run: config, faces (split by the model's seed; ``on_prepare`` hears of the cache being
-    built), model, optimizer, and the newest checkpoint."""
+    """Set up a run: config (``on_changes`` hears, on the main rank, the settings a resume changes, one
+    line each, before anything slow), faces (split by the model's seed; ``on_prepare`` hears of the cache
+    being built), model, optimizer, and the newest checkpoint."""
     config, changes = open_config(model_dir, given, write=rank == 0)
+    if changes and rank == 0 and on_changes is not None:
+        on_changes(changes)
     torch.manual_seed(config.seed)
     model = build_model(config.model)
     faces = model_dir.load_faces(model.spec.size, model.spec.coverage, config, on_prepare)

@@ -103,13 +103,15 @@ def train(
     options: RunOptions,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     on_prepare: PrepareCallback | None = None,
+    on_changes: Callable[[list[str]], None] | None = None,
 ) -> RunResult:
     """Train (or resume) the model in ``model_dir``: single process, or one rank of a torchrun job.
 
     ``config``: a TrainConfig to start a new folder; on an existing folder, a TrainConfig or a mapping of
     its fields with this run's settings (None: not given): fixed settings that differ raise FacetwinError,
-    others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl). ``on_step``
-    hears of every step, ``on_prepare(what, done, total)`` of the training cache being built."""
+    others are applied and listed in ``RunResult.changes`` (and in the folder's runs.jsonl), and told to
+    ``on_changes`` (one line each) before the run starts. ``on_step`` hears of every step,
+    ``on_prepare(what, done, total)`` of the training cache being built."""
     world_size, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     device = choose_device(options.device, int(os.environ.get("LOCAL_RANK", "0")))
     if options.iterations is None and options.minutes is None:
@@ -119,7 +121,7 @@ def train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         folder = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
-        return _run(open_session(folder, config, options, device, rank, world_size, on_prepare), options, on_step)
+        return _run(open_session(folder, config, options, device, rank, world_size, on_prepare, on_changes), options, on_step)
     finally:
         if world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
