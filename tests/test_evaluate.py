@@ -122,7 +122,10 @@ def test_evaluate_video_converts_with_restore_and_measures_it(model_dir: Path, c
     assert measured["restore"] == "eyes"
     follow = measured["expression"]
     assert follow["source_blinks"] == follow["reproduced_blinks"] == 1, follow
-    assert "1 face track measured" in result.stdout.replace("\n", " ")
+    said = result.stdout.replace("\n", " ")
+    assert "1 face track measured" in said
+    who = measured["identity"]
+    assert f"identity of the swapped faces ({who['count']} sampled): {who['retrieval']:.0%} nearer the target" in said, said
 
 
 def test_evaluate_video_the_wrong_way_says_so(model_dir: Path, clips: DemoClips, tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def extract(
     size: Annotated[int, typer.Option(min=64, max=1024, help=help_of(ExtractOptions, "size"))] = default(ExtractOptions, "size"),
     identity: Annotated[list[Path] | None, typer.Option(help=help_of(ExtractOptions, "identity"))] = None,
     not_identity: Annotated[list[Path] | None, typer.Option(help=help_of(ExtractOptions, "not_identity"))] = None,
-    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ExtractOptions, "identity_distance", True))] = default(ExtractOptions, "identity_distance"),
+    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ExtractOptions, "identity_distance"))] = default(ExtractOptions, "identity_distance"),
 ) -> None:
     """Detect, landmark and align faces into a face set, each with its identity. Re-running skips frames already done."""
     from facetwin.extract import extract as run_extract
@@ -170,7 +170,7 @@ def faceset_identities(
     faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
     drop: Annotated[list[int] | None, typer.Option(help="Drop the faces of person N, as the last listing numbered them (repeat for more).")] = None,
     keep: Annotated[list[int] | None, typer.Option(help="Drop the faces of every person but N (repeat for more).")] = None,
-    distance: Annotated[float, typer.Option(min=0.0, help=help_of(PeopleOptions, "distance", True))] = default(PeopleOptions, "distance"),
+    distance: Annotated[float, typer.Option(min=0.0, help=help_of(PeopleOptions, "distance"))] = default(PeopleOptions, "distance"),
 ) -> None:
     """Group the faces by person (computing missing identities first) and write a contact sheet per person
     to FACESET/identities/; with --drop or --keep, drop people's faces (recoverably: see restore)."""
@@ -210,7 +210,7 @@ def faceset_identities(
 def faceset_sort(
     faceset: Annotated[Path, typer.Argument(help="Face set folder.")],
     by: Annotated[str, typer.Option(help=f"{help_of(SortOptions, 'by')} One of: {', '.join(SORT_MEASURES)}.")] = default(SortOptions, "by"),
-    show: Annotated[int, typer.Option(min=1, help=help_of(SortOptions, "show", True))] = default(SortOptions, "show"),
+    show: Annotated[int, typer.Option(min=1, help=help_of(SortOptions, "show"))] = default(SortOptions, "show"),
     drop_worst: Annotated[int, typer.Option(min=0, help=help_of(SortOptions, "drop_worst"))] = default(SortOptions, "drop_worst"),
     drop: Annotated[list[int] | None, typer.Option(help="Drop the face at this rank of the last review sheet of --by (repeat for more).")] = None,
     drop_duplicates: Annotated[bool, typer.Option("--drop-duplicates", help=help_of(SortOptions, "drop_duplicates"))] = default(SortOptions, "drop_duplicates"),
@@ -413,7 +413,7 @@ def convert(
     precision: Annotated[str, typer.Option(help=help_of(ConvertOptions, "precision"))] = default(ConvertOptions, "precision"),
     identity: Annotated[list[Path] | None, typer.Option(help=help_of(ConvertOptions, "identity"))] = None,
     all_faces: Annotated[bool, typer.Option("--all-faces", help=help_of(ConvertOptions, "all_faces"))] = default(ConvertOptions, "all_faces"),
-    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ConvertOptions, "identity_distance", True))] = default(ConvertOptions, "identity_distance"),
+    identity_distance: Annotated[float, typer.Option(min=0.0, help=help_of(ConvertOptions, "identity_distance"))] = default(ConvertOptions, "identity_distance"),
     sign_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain for Content Credentials (default: a local one).")] = None,
     sign_key: Annotated[Path | None, typer.Option(help="PEM private key of --sign-cert.")] = None,
 ) -> None:
@@ -545,6 +545,10 @@ def evaluate(
         tracks = f"{clip['tracks']} face {'track' if clip['tracks'] == 1 else 'tracks'}"
         out.print(f"clip {clip['source']}: {tracks} measured, flicker ratio {number(clip['flicker_ratio'], '{:.2f}')} (1.0 = none added), "
                   f"jitter {number(clip['jitter_output_px'], '{:.2f}')} px vs {number(clip['jitter_input_px'], '{:.2f}')} px in the input")
+        who = clip.get("identity") or {}
+        if who:
+            out.print(f"identity of the swapped faces ({who['count']} sampled): {number(who['retrieval'], '{:.0%}')} nearer the"
+                      f" target than the source, distance to the target {number(who['to_target'])}, to the source {number(who['to_source'])}")
         follow = clip.get("expression") or {}
         if follow:
             r = follow["correlation"]
