@@ -124,6 +124,9 @@ def test_evaluate_video_converts_with_restore_and_measures_it(model_dir: Path, c
     assert follow["source_blinks"] == follow["reproduced_blinks"] == 1, follow
     said = result.stdout.replace("\n", " ")
     assert "1 face track measured" in said
+    assert 0 < measured["restored_faces"] < measured["swapped_faces"], "restore acts on some faces, not all"
+    assert (f"(--restore eyes: the source's own eyes in {measured['restored_faces']} of {measured['swapped_faces']} swapped faces)"
+            in said), said
     who = measured["identity"]
     assert f"identity of the swapped faces ({who['count']} sampled): {who['retrieval']:.0%} nearer the target" in said, said
 

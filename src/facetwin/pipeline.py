@@ -20,12 +20,12 @@ def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, option
     ``options.direction`` with ``options.restore`` and measured (flicker, jitter, identity, expression) on
     the faces convert swapped (the model's source person, ``options.identity``'s, or with
     ``options.all_faces`` every face). Returns the metrics and report path."""
-    clip = None
+    clip, restored = None, None
     if video is not None:
         converted = out / f"converted_{video.stem}.mp4"
         out.mkdir(parents=True, exist_ok=True)
-        convert(video, model_dir, converted, ConvertOptions(direction=options.direction, device=options.device,
-                                                            identity=options.identity, all_faces=options.all_faces,
-                                                            blend=BlendOptions(restore=options.restore)), progress)  # fmt: skip
-        clip = (video, converted)
-    return evaluate(model_dir, out, options, clip)
+        report = convert(video, model_dir, converted, ConvertOptions(direction=options.direction, device=options.device,
+                                                                     identity=options.identity, all_faces=options.all_faces,
+                                                                     blend=BlendOptions(restore=options.restore)), progress)  # fmt: skip
+        clip, restored = (video, converted), (report.restored, report.faces)
+    return evaluate(model_dir, out, options, clip, restored)
