@@ -286,6 +286,9 @@ def test_ctrl_c_saves_and_stops(config: TrainConfig, tmp_path: Path) -> None:
     assert said.index("opening the face sets") < said.index("eye multiplier: 3.0 -> 6.0") < said.index("img/s"), (
         "said once, while the run sets up, before its first step")
     assert json.loads((model_dir / "config.json").read_text())["eye_multiplier"] == 6.0
+    behind = run_cli("train", "-m", model_dir, "--iterations", "1", "--workers", "0")
+    assert behind.returncode == 0, behind.stderr
+    assert "past --iterations 1: nothing was trained" in behind.stderr.replace("\n", " "), behind.stderr
 
 
 def test_two_process_ddp_keeps_ranks_identical(config: TrainConfig, tmp_path: Path) -> None:

@@ -331,7 +331,7 @@ def train(
 ) -> None:
     """Train a swap model on two face sets; run again on the same folder to resume.
 
-    On resume, settings given again are checked against the model's: the architecture, seed and held-out share cannot change (an error says so); batch size and learning rate can (applied, and listed)."""
+    On resume, settings given again are checked against the model's: the architecture, seed and held-out share cannot change (an error says so); the others (batch size, learning rate, balance, eye and mouth multipliers) can (applied, and listed)."""
     from facetwin.curves import plot_losses
 
     if plot is not None:
@@ -371,6 +371,9 @@ def train(
             result = run_train(folder, config, options, progress.update, progress.prepare, _say_changes)
     except FacetwinError as exc:
         raise fail(str(exc), 3 if "loss became" in str(exc) else 1) from exc
+    if iterations is not None and result.iteration > iterations and rank_console is err:
+        notice(f"the model is already at iteration {result.iteration}, past --iterations {iterations}: nothing was trained"
+               " (--iterations is the iteration to stop at, not how many to run)")
     held = ", ".join(f"{k.upper()} {v:.4f}" for k, v in result.heldout_l1.items())
     (out if rank_console is err else rank_console).print(
         f"stopped at iteration {result.iteration} ({result.stopped_because}); checkpoint {result.checkpoint}"
@@ -558,7 +561,7 @@ def evaluate(
                       f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
                       f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")
         if not clip["tracks"] and not identity and not all_faces:
-            notice(f"no face of {direction[0].upper()} (the person a {direction} model replaces) was found in the clip;"
+            notice(f"no face of {direction[0].upper()} (the person {'an' if direction == 'a2b' else 'a'} {direction} model replaces) was found in the clip;"
                    f" if it shows {direction[-1].upper()}, evaluate with --direction {_other_direction(direction)}")
     out.print(f"report: {report}")
 
