@@ -292,19 +292,19 @@ def _paired(runs: dict[str, list[float]]) -> dict[str, object]:
 def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], model: str, batches: int,
                       pairs: int) -> dict[str, object]:  # fmt: skip
     """Cache against lists in ``pairs`` pairs of runs of each measure, the order alternating between pairs."""
+    pools = {"cache": cache, "lists": lists}
     order = [("cache", "lists") if index % 2 == 0 else ("lists", "cache") for index in range(pairs)]
-    rates: dict[str, list[float]] = {"cache": [], "lists": []}
-    cpu: dict[str, list[float]] = {"cache": [], "lists": []}
+    through: dict[str, list[tuple[float, float]]] = {name: [] for name in pools}  # (samples/s, worker CPU ms a batch) a run
     for names in order:
         for name in names:
-            rate, cpu_ms = dataloader_rate(cache if name == "cache" else lists, model, batches)
-            rates[name].append(rate)
-            cpu[name].append(cpu_ms)
-    alone: dict[str, list[float]] = {"cache": [], "lists": []}
+            through[name].append(dataloader_rate(pools[name], model, batches))
+    alone: dict[str, list[float]] = {name: [] for name in pools}
     for names in order:
         for name in names:
-            alone[name].append(worker_rate(cache if name == "cache" else lists, model))
-    return {"dataloader": _paired(rates), "dataloader_worker_cpu_ms_per_batch": _paired(cpu), "worker": _paired(alone)}
+            alone[name].append(worker_rate(pools[name], model))
+    return {"dataloader": _paired({name: [rate for rate, _ in runs] for name, runs in through.items()}),
+            "dataloader_worker_cpu_ms_per_batch": _paired({name: [cpu for _, cpu in runs] for name, runs in through.items()}),
+            "worker": _paired(alone)}  # fmt: skip
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 MODEL_FORMAT = 2
 SIDES = ("a", "b")
 PrepareCallback = Callable[[str, int, int], None]  # (what, done, total) while a run prepares its data
+ChangesCallback = Callable[[list[str]], None]  # the settings a resume changes, one line each
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def _expression_plot(series: dict[str, list[float | None]]) -> str:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
+    axes[0].axhline(CLOSED_FRACTION, color="grey", linestyle="--", linewidth=0.8, label="closed below")
     labels = (("eye_openness", "eye openness\n(more closed eye,\nof its open level)"), ("mouth_open", "mouth open\n(inter-ocular)"))
     for axis, (feature, label) in zip(axes, labels, strict=True):
         for side, colour in (("source", "tab:blue"), ("swap", "tab:orange")):
@@ -69,8 +70,6 @@ def _expression_plot(series: dict[str, list[float | None]]) -> str:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend(loc="upper right")
-    axes[0].axhline(CLOSED_FRACTION, color="grey", linestyle="--", linewidth=0.8, label="closed below")
-    axes[0].legend(loc="upper right")
     axes[1].set_xlabel("frame")
     axes[0].set_title("Does the swap blink and speak when the source does?")
     figure.tight_layout()

@@ -5,7 +5,7 @@ the data loader. ``trainer.train`` runs the loop over it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from facetwin.checkpoint import load_checkpoint
 from facetwin.devices import choose_precision, place_model, to_model_input
 from facetwin.errors import FacetwinError
 from facetwin.facepool import SplitPool
-from facetwin.modeldir import ModelDir, PrepareCallback
+from facetwin.modeldir import ChangesCallback, ModelDir, PrepareCallback
 from facetwin.models.base import SwapModel
 from facetwin.models.registry import build_model
 from facetwin.options import RunOptions, TrainConfig
@@ -69,7 +69,7 @@ def open_config(model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | No
 def open_session(
     model_dir: ModelDir, given: TrainConfig | Mapping[str, Any] | None, options: RunOptions, device: torch.device,
     rank: int, world_size: int, on_prepare: PrepareCallback | None = None,
-    on_changes: Callable[[list[str]], None] | None = None,
+    on_changes: ChangesCallback | None = None,
 ) -> Session:
     """Set up a run: config (``on_changes`` hears, on the main rank, the settings a resume changes, one
     line each, before anything slow), faces (split by the model's seed; ``on_prepare`` hears of the cache

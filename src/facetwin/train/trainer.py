@@ -22,7 +22,7 @@ from torch import nn
 
 from facetwin.devices import choose_device
 from facetwin.errors import FacetwinError
-from facetwin.modeldir import ModelDir, PrepareCallback
+from facetwin.modeldir import ChangesCallback, ModelDir, PrepareCallback
 from facetwin.models.base import PairForward
 from facetwin.options import RunOptions, TrainConfig
 from facetwin.train import worker_server
@@ -103,7 +103,7 @@ def train(
     options: RunOptions,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     on_prepare: PrepareCallback | None = None,
-    on_changes: Callable[[list[str]], None] | None = None,
+    on_changes: ChangesCallback | None = None,
 ) -> RunResult:
     """Train (or resume) the model in ``model_dir``: single process, or one rank of a torchrun job.
 
