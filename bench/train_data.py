@@ -20,6 +20,12 @@ with a distinct frame number and time, as if a long video had been extracted. Fo
 - ``crop_png``: the demo's crops re-encoded as extract wrote them before (zlib level 1, OpenCV's filter
   choice: Paeth on faces) and as it writes them now (``faceset.CROP_PNG_PARAMS``): milliseconds to decode
   and to encode one crop (one thread, median of ``--runs``) and KiB a crop. Decoding bounds a cold cache.
+- ``against_before``: the trainer's loader against the one it had at ``--before`` (5fee371, the last commit
+  before the training cache: every crop decoded into lists and pickled into each worker, eight tensors a
+  batch), each built as its own trainer builds it, on the demo sets (the old tree's extract makes its
+  own copy: it reads an older face set format); ``--loader-pairs`` pairs of fresh-process runs in
+  alternating order (bench/loader_probe.py, ``--loader-batches`` batches of 16 after 20): samples/s, and the
+  worker's and the training process's CPU milliseconds a batch, medians and paired ratios (now over before).
 - ``loader``: samples/s of PairDataset on the demo sets, with the pool read from the cache against the
   pool the trainer used before (every crop decoded into lists in memory and pickled into each worker), in
   pairs whose order alternates, ``--loader-pairs`` of them: ``dataloader``, through a DataLoader with one
@@ -34,7 +40,7 @@ with a distinct frame number and time, as if a long video had been extracted. Fo
 Prints JSON.
 
     .venv/bin/python bench/train_data.py [--faces 50000] [--models lightweight,masked128] [--steps 20] [--work DIR]
-        [--loader-only] [--loader-pairs 8] [--loader-batches 300]
+        [--loader-only] [--loader-pairs 8] [--loader-batches 300] [--before 5fee371]
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from facetwin.facepool import FacePool, load_pool, split_pool, working_size
 from facetwin.faceset import CROP_PNG_PARAMS, FaceSet
 from facetwin.models.registry import build_model
 from facetwin.options import AugmentSettings, ExtractOptions, TrainConfig
-from facetwin.train.data import PairDataset, StepSampler, worker_init
+from facetwin.train.data import PairDataset, StepSampler, collate_pairs, unpack_pairs, worker_init
 
 
 def demo_sets(work: Path) -> dict[str, Path]:
@@ -239,7 +245,8 @@ def _cpu_seconds(pid: int) -> float:
 def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> tuple[float, float]:
     """Through a DataLoader with one fresh spawned worker, after its first batch: samples/s (faces of both
     sides), and the worker's CPU milliseconds a batch (what the data path costs, whatever else runs)."""
-    loader = DataLoader(PairDataset(pools, build_model(model).spec, 0, AugmentSettings()), batch_size=16,
+    spec = build_model(model).spec
+    loader = DataLoader(PairDataset(pools, spec, 0, AugmentSettings()), batch_size=16, collate_fn=collate_pairs,
                         sampler=StepSampler(0, batches + 1, 16), num_workers=1, worker_init_fn=worker_init,
                         multiprocessing_context="spawn", prefetch_factor=4)  # fmt: skip
     iterator = iter(loader)
@@ -247,7 +254,8 @@ def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> tup
     worker = iterator._workers[0].pid  # type: ignore[attr-defined]
     cpu_before, started = _cpu_seconds(worker), time.perf_counter()
     count, cpu_ms = 0, float("nan")
-    for _ in iterator:
+    for batch in iterator:
+        unpack_pairs(batch, spec.size)
         count += 1
         if count == batches - 4:  # before the worker has made its last (prefetched) batch and exits
             cpu_ms = (_cpu_seconds(worker) - cpu_before) * 1000 / count
@@ -284,9 +292,12 @@ def worker_rate(pools: dict[str, FacePool], model: str) -> float:
 
 
 def _paired(runs: dict[str, list[float]]) -> dict[str, object]:
-    ratios = [c / w for c, w in zip(runs["cache"], runs["lists"], strict=True)]
-    return {"cache": round(statistics.median(runs["cache"]), 1), "in_memory_lists_before": round(statistics.median(runs["lists"]), 1),
-            "cache_over_lists": round(statistics.median(ratios), 3), "cache_over_lists_range": [round(min(ratios), 3), round(max(ratios), 3)]}  # fmt: skip
+    """Medians of the two named lists of runs, and of their paired ratios (first over second) with the range."""
+    (first, a), (second, b) = runs.items()
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return {first: round(statistics.median(a), 2), second: round(statistics.median(b), 2),
+            f"{first}_over_{second}": round(statistics.median(ratios), 3),
+            f"{first}_over_{second}_range": [round(min(ratios), 3), round(max(ratios), 3)]}  # fmt: skip
 
 
 def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], model: str, batches: int,
@@ -307,6 +318,55 @@ def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], mo
             "worker": _paired(alone)}  # fmt: skip
 
 
+BEFORE_COMMIT = "5fee371"  # the last commit before the training cache (fa26b31): the loader #21 measures against
+
+
+def before_tree(work: Path, commit: str) -> Path:
+    """``commit``'s src folder, exported from this repository into ``work`` (once)."""
+    tree = work / f"before_{commit}"
+    if not (tree / "src" / "facetwin").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent), "archive", commit, "src"], check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree / "src"
+
+
+def before_sets(source: Path, work: Path) -> dict[str, Path]:
+    """The demo sets extracted by the facetwin in ``source`` (older trees read older face set formats)."""
+    clips = ensure_demo_clips()
+    sets = {"a": work / "before_demo_A", "b": work / "before_demo_B"}
+    for side, clip in (("a", clips.franck), ("b", clips.cap12)):
+        if not (sets[side] / "faceset.db").is_file():
+            subprocess.run([sys.executable, "-m", "facetwin", "extract", str(clip), "-o", str(sets[side]), "--every", "4",
+                            "--max-faces", "1"], env={**os.environ, "PYTHONPATH": str(source)}, check=True,
+                           capture_output=True)  # fmt: skip
+    return sets
+
+
+def probe(source: Path, sets: dict[str, Path], model: str, batches: int) -> dict[str, float]:
+    """bench/loader_probe.py in a fresh process with ``source`` on the path."""
+    run = subprocess.run([sys.executable, str(Path(__file__).with_name("loader_probe.py")), str(sets["a"]), str(sets["b"]),
+                          model, str(batches)], env={**os.environ, "PYTHONPATH": str(source)}, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def against_before(work: Path, demo: dict[str, Path], commit: str, model: str, batches: int, pairs: int) -> dict[str, object]:
+    """The trainer's loader now against ``commit``'s, each as its trainer builds it, on the demo sets:
+    ``pairs`` pairs of fresh-process runs whose order alternates (bench/loader_probe.py)."""
+    before_source = before_tree(work, commit)
+    trees = {"now": (Path(__file__).resolve().parent.parent / "src", demo), "before": (before_source, before_sets(before_source, work))}
+    runs: dict[str, list[dict[str, float]]] = {"now": [], "before": []}
+    for index in range(pairs):
+        for name in ("now", "before") if index % 2 == 0 else ("before", "now"):
+            runs[name].append(probe(*trees[name], model, batches))
+    result: dict[str, object] = {"before_commit": commit}
+    for measure in ("samples_per_s", "worker_cpu_ms_per_batch", "main_cpu_ms_per_batch"):
+        result[measure] = _paired({name: [run[measure] for run in done] for name, done in runs.items()})
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", type=int, default=50_000)
@@ -314,7 +374,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--loader-batches", type=int, default=300)
     parser.add_argument("--loader-pairs", type=int, default=8)
-    parser.add_argument("--loader-only", action="store_true", help="only the loader comparison (no large sets)")
+    parser.add_argument("--loader-only", action="store_true", help="only the loader comparisons (no large sets)")
+    parser.add_argument("--before", default=BEFORE_COMMIT, help="the commit whose loader 'against_before' measures")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
@@ -327,7 +388,8 @@ def main() -> None:
                 spec = build_model(model).spec
                 pools = {side: load_pool(demo[side], working_size(spec.size, spec.coverage)) for side in demo}
                 legacy = {side: InMemoryPool(pool) for side, pool in pools.items()}
-                results[model] = {"loader_samples_per_s": loader_comparison(pools, legacy, model, args.loader_batches, args.loader_pairs)}
+                results[model] = {"against_before": against_before(work, demo, args.before, model, args.loader_batches, args.loader_pairs),
+                                  "loader_samples_per_s": loader_comparison(pools, legacy, model, args.loader_batches, args.loader_pairs)}  # fmt: skip
             print(json.dumps({"benchmark": "train_data", "loader_only": True, "cpu_count": os.cpu_count(), "models": results}, indent=2))
             return
         big = {side: big_set(demo[side], work / f"big_{side}", args.faces) for side in demo}
@@ -352,6 +414,7 @@ def main() -> None:
                 "cold_cache": cold, "warm_cache": warm, "warm_demo_sets": warm_demo, "open_faces_s": open_faces_s,
                 "memory": memory,
                 "peak_pss_4_over_1_workers": round(memory["workers_4"]["peak_pss_mib"] / memory["workers_1"]["peak_pss_mib"], 3),
+                "against_before": against_before(work, demo, args.before, model, args.loader_batches, args.loader_pairs),
                 "loader_samples_per_s": loader_comparison(pools, legacy, model, args.loader_batches, args.loader_pairs),
             }  # fmt: skip
     print(json.dumps({"benchmark": "train_data", "faces_per_side": args.faces, "cpu_count": os.cpu_count(),

@@ -21,7 +21,8 @@ from facetwin.errors import FacetwinError
 from facetwin.facepool import load_pool, split_pool
 from facetwin.models.registry import build_model
 from facetwin.options import AugmentSettings, RunOptions, TrainConfig
-from facetwin.train.data import PairDataset, StepSampler
+from facetwin.train.augment import colour_jitter
+from facetwin.train.data import PairDataset, StepSampler, collate_pairs, unpack_pairs
 from facetwin.train.trainer import NonFiniteLoss, train
 
 
@@ -167,6 +168,50 @@ def test_samples_are_deterministic_and_targets_unwarped(config: TrainConfig) -> 
     assert (rows * (eyes[0] > 0)).sum() / (eyes > 0).sum() + 15 < (rows * (mouth[0] > 0)).sum() / (mouth > 0).sum(), \
         "the eyes lie above the mouth"
     assert list(StepSampler(2, 4, 3, rank=1, world_size=2)) == [15, 16, 17, 21, 22, 23]
+
+
+def test_flip_mirrors_the_face_and_its_masks_and_batches_pack_losslessly(config: TrainConfig) -> None:
+    """A flip is part of the crop-to-model warp: with every other augmentation off, a flipped sample is the
+    unflipped one mirrored, face, hull and features. A packed batch unpacks to each key's stack."""
+    spec = build_model("original").spec
+    pool = split_pool(load_pool(Path(config.faceset_a), 103), seed=3, holdout=0.05).train
+    off = {"rotation_deg": 0.0, "zoom": 0.0, "shift": 0.0, "warp_scale": 0.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0}
+    plain = PairDataset({"a": pool, "b": pool}, spec, seed=3, settings=AugmentSettings(flip=False, **off))
+    flipping = PairDataset({"a": pool, "b": pool}, spec, seed=3, settings=AugmentSettings(flip=True, **off))
+    mirrored = 0
+    for k in range(16):
+        as_is, maybe = plain[k], flipping[k]  # the same face: it is drawn before the augmentation
+        if torch.equal(maybe["a_target"], as_is["a_target"]):
+            continue
+        mirrored += 1
+        assert torch.allclose(maybe["a_target"], as_is["a_target"].flip(-1), atol=1e-4)
+        for key in ("a_mask", "a_priority"):
+            assert (maybe[key] != as_is[key].flip(-1)).float().mean() < 0.01, f"{key} is mirrored with the face"
+    assert 4 <= mirrored <= 12, "about half the samples are flipped"
+    samples = [flipping[k] for k in range(3)]
+    packed = unpack_pairs(collate_pairs(samples), spec.size)
+    assert set(packed) == set(samples[0])
+    for key, block in packed.items():
+        assert torch.equal(block, torch.stack([sample[key] for sample in samples])), key
+
+
+def test_colour_jitter_changes_saturation_contrast_and_brightness(config: TrainConfig) -> None:
+    """The one-pass colour change equals its three steps on a real face: saturation about each pixel's
+    grey, contrast about the image's mean, then brightness, clipped to [0, 1]."""
+    pool = load_pool(Path(config.faceset_a), 103)
+    face = pool.crop(0).astype(np.float32) / 255.0
+    settings = AugmentSettings(saturation=0.3, contrast=0.3, brightness=0.2)
+    for seed in range(4):
+        draws = np.random.default_rng(seed).uniform(-0.3, 0.3, size=2)
+        brightness = np.random.default_rng(seed).uniform(-0.2, 0.2, size=3)[2]
+        grey = face.mean(axis=2, keepdims=True)
+        step = grey + (face - grey) * (1 + draws[0])
+        step = step.mean() + (step - step.mean()) * (1 + draws[1])
+        expected = np.clip(step + brightness, 0, 1)
+        got = colour_jitter(face, np.random.default_rng(seed), settings)
+        assert got.dtype == np.float32 and got.shape == face.shape
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.abs(colour_jitter(face, np.random.default_rng(0), settings) - face).mean() > 0.02, "it changes the face"
 
 
 def test_resumed_run_equals_uninterrupted_run(config: TrainConfig, tmp_path: Path) -> None:

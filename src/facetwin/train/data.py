@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from facetwin.errors import FacetwinError
 from facetwin.facepool import FacePool, model_view
@@ -35,22 +35,55 @@ def make_sample(
     warped input) and ``target`` (the same face unwarped) in [0, 1], ``mask`` (face hull, {0, 1}) and
     ``priority``, the loss weight the eyes (with brows) and the mouth get on top of the face's 1
     (``multipliers`` = (eye, mouth) multiplier; priority is multiplier - 1 on the feature, 0 elsewhere).
-    The jitter (rotation, zoom, shift, flip) and colour change apply to both images."""
+    The jitter (rotation, zoom, shift, flip) and colour change apply to both images; a flip is part of
+    the crop-to-model warp, so the view, its masks and the random warp all come out mirrored."""
     size = spec.size
     jitter, flip = jitter_matrix(rng, size, settings)
+    if flip:
+        jitter = compose(np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]), jitter)
     view = model_view(crop, points, size, compose(jitter, crop_to_model_matrix(crop.shape[0], size, spec.coverage)))
-    target = colour_jitter(view.image, rng, settings).astype(np.float32)
+    target = colour_jitter(view.image, rng, settings)
     source = random_warp(target, rng, settings)
     eye, mouth = multipliers
-    hull, priority = view.mask, np.maximum((eye - 1.0) * view.eyes, (mouth - 1.0) * view.mouth)
-    if flip:
-        target, source, hull, priority = (np.ascontiguousarray(x[:, ::-1]) for x in (target, source, hull, priority))
+    priority = np.maximum((eye - 1.0) * view.eyes, (mouth - 1.0) * view.mouth)
     return {
         "source": source.transpose(2, 0, 1).copy(),
         "target": target.transpose(2, 0, 1).copy(),
-        "mask": hull[None],
+        "mask": view.mask[None],
         "priority": priority[None],
     }
+
+
+BATCH_LAYOUT = (("source", 3), ("target", 3), ("mask", 1), ("priority", 1))
+"""Each side's tensors in a packed batch, with their channels, in the order ``collate_pairs`` packs them."""
+
+
+def collate_pairs(samples: list[dict[str, torch.Tensor]]) -> torch.Tensor:
+    """A batch of ``PairDataset`` samples packed into one flat float32 tensor (side by side, each key's
+    (N, C, S, S) block in ``BATCH_LAYOUT`` order), made in shared memory inside a DataLoader worker, so one
+    storage crosses to the training process instead of eight: each costs a file-descriptor hand-over on
+    both sides. Measured through a one-worker DataLoader on the demo sets (lightweight, 4 alternating
+    runs, medians): worker 31.1 -> 26.3 ms CPU a batch, training process 3.75 -> 1.89 ms. ``unpack_pairs``
+    undoes it without copying."""
+    count, size = len(samples), samples[0]["a_source"].shape[-1]
+    flat = torch.empty(count * len(SIDES) * sum(c for _, c in BATCH_LAYOUT) * size * size, dtype=torch.float32)
+    if get_worker_info() is not None:
+        flat.share_memory_()
+    for name, block in unpack_pairs(flat, size).items():
+        torch.stack([sample[name] for sample in samples], out=block)
+    return flat
+
+
+def unpack_pairs(flat: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
+    """The ``{side}_{key}`` tensors (N, C, size, size) of a batch packed by ``collate_pairs``, as views of it."""
+    per_face = len(SIDES) * sum(c for _, c in BATCH_LAYOUT) * size * size
+    count, start, blocks = flat.numel() // per_face, 0, {}
+    for side in SIDES:
+        for key, channels in BATCH_LAYOUT:
+            length = count * channels * size * size
+            blocks[f"{side}_{key}"] = flat[start:start + length].view(count, channels, size, size)
+            start += length
+    return blocks
 
 
 BALANCES = ("none", "expression")

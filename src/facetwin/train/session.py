@@ -21,7 +21,7 @@ from facetwin.modeldir import ChangesCallback, ModelDir, PrepareCallback
 from facetwin.models.base import SwapModel
 from facetwin.models.registry import build_model
 from facetwin.options import RunOptions, TrainConfig
-from facetwin.train.data import PairDataset, StepSampler, worker_init
+from facetwin.train.data import PairDataset, StepSampler, collate_pairs, worker_init
 from facetwin.train.worker_server import worker_context
 
 
@@ -97,13 +97,15 @@ def open_session(
 
 
 def make_loader(session: Session, stop_at: int, workers: int) -> DataLoader[dict[str, torch.Tensor]]:
-    """Augmented pairs for iterations ``session.iteration`` to ``stop_at`` of this rank."""
+    """Augmented pairs for iterations ``session.iteration`` to ``stop_at`` of this rank, each batch packed
+    into one tensor (``train.data.collate_pairs``; ``unpack_pairs`` gives its named parts)."""
     config = session.config
     pools = {side: split.train for side, split in session.faces.items()}
     return DataLoader(
         PairDataset(pools, session.model.spec, config.seed, config.augment, config.balance,
                     (config.eye_multiplier, config.mouth_multiplier)),
         batch_size=config.batch_size,
+        collate_fn=collate_pairs,
         sampler=StepSampler(session.iteration, max(stop_at, session.iteration), config.batch_size, session.rank,
                             session.world_size),  # fmt: skip
         num_workers=workers,

@@ -26,6 +26,7 @@ from facetwin.modeldir import ChangesCallback, ModelDir, PrepareCallback
 from facetwin.models.base import PairForward
 from facetwin.options import RunOptions, TrainConfig
 from facetwin.train import worker_server
+from facetwin.train.data import unpack_pairs
 from facetwin.train.hooks import Checkpoints, HeldOutScores, Hook, LossLog, Progress, QualityLog, StepRecord
 from facetwin.train.session import Session, make_loader, open_session
 from facetwin.train.weights import weights_digest
@@ -154,7 +155,7 @@ def _run(session: Session, options: RunOptions, on_step: Callable[[int, dict[str
                 result.stopped_because = "interrupted" if stop.reason else "time limit"
                 break
             t0 = time.perf_counter()
-            batch = session.to_device(next(batches))
+            batch = session.to_device(unpack_pairs(next(batches), session.model.spec.size))
             t1 = time.perf_counter()
             losses = step(batch)
             session.iteration += 1
