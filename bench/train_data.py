@@ -65,6 +65,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from loader_probe import cpu_seconds  # bench/loader_probe.py
 from torch.utils.data import DataLoader
 
 from facetwin.demo_data import ensure_demo_clips
@@ -236,12 +237,6 @@ def crop_png(sets: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> tuple[float, float]:
     """Through a DataLoader with one fresh spawned worker, after its first batch: samples/s (faces of both
     sides), and the worker's CPU milliseconds a batch (what the data path costs, whatever else runs)."""
@@ -252,13 +247,13 @@ def dataloader_rate(pools: dict[str, FacePool], model: str, batches: int) -> tup
     iterator = iter(loader)
     next(iterator)  # the worker's start-up is not throughput
     worker = iterator._workers[0].pid  # type: ignore[attr-defined]
-    cpu_before, started = _cpu_seconds(worker), time.perf_counter()
+    cpu_before, started = cpu_seconds(worker), time.perf_counter()
     count, cpu_ms = 0, float("nan")
     for batch in iterator:
         unpack_pairs(batch, spec.size)
         count += 1
         if count == batches - 4:  # before the worker has made its last (prefetched) batch and exits
-            cpu_ms = (_cpu_seconds(worker) - cpu_before) * 1000 / count
+            cpu_ms = (cpu_seconds(worker) - cpu_before) * 1000 / count
     return count * 16 * 2 / (time.perf_counter() - started), cpu_ms
 
 
@@ -318,6 +313,7 @@ def loader_comparison(cache: dict[str, FacePool], lists: dict[str, FacePool], mo
             "worker": _paired(alone)}  # fmt: skip
 
 
+ROOT = Path(__file__).resolve().parents[1]
 BEFORE_COMMIT = "5fee371"  # the last commit before the training cache (fa26b31): the loader #21 measures against
 
 
@@ -326,7 +322,7 @@ def before_tree(work: Path, commit: str) -> Path:
     tree = work / f"before_{commit}"
     if not (tree / "src" / "facetwin").is_dir():
         tree.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(Path(__file__).resolve().parent.parent), "archive", commit, "src"], check=True,
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "src"], check=True,
                                  capture_output=True).stdout  # fmt: skip
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     return tree / "src"
@@ -356,7 +352,7 @@ def against_before(work: Path, demo: dict[str, Path], commit: str, model: str, b
     """The trainer's loader now against ``commit``'s, each as its trainer builds it, on the demo sets:
     ``pairs`` pairs of fresh-process runs whose order alternates (bench/loader_probe.py)."""
     before_source = before_tree(work, commit)
-    trees = {"now": (Path(__file__).resolve().parent.parent / "src", demo), "before": (before_source, before_sets(before_source, work))}
+    trees = {"now": (ROOT / "src", demo), "before": (before_source, before_sets(before_source, work))}
     runs: dict[str, list[dict[str, float]]] = {"now": [], "before": []}
     for index in range(pairs):
         for name in ("now", "before") if index % 2 == 0 else ("before", "now"):
