@@ -7,7 +7,7 @@ BT.709, as HD footage is). Prints JSON: frames/s (wall) and CPU milliseconds a f
 the medians.
 
     git archive BASE | tar -x -C /tmp/base      # the other checkout
-    .venv/bin/python bench/convert_versus.py --other /tmp/base/src --model-dir out/model [--rounds 3]
+    .venv/bin/python bench/convert_versus.py --other /tmp/base/src --model-dir out/model [--rounds 3] [--restore both]
 
 Without ``--model-dir`` it trains a throwaway model first (bench/convert.py's), which is enough: speed
 does not depend on how well the model is trained.
@@ -36,9 +36,10 @@ RUN = """
 import json, sys, time
 from pathlib import Path
 from facetwin.convert.run import convert
-from facetwin.options import ConvertOptions
+from facetwin.options import BlendOptions, ConvertOptions
 start = time.perf_counter()
-report = convert(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), ConvertOptions(direction="b2a"))
+options = ConvertOptions(direction="b2a", blend=BlendOptions(restore=sys.argv[4]))
+report = convert(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), options)
 print(json.dumps({"frames": report.frames, "seconds": time.perf_counter() - start}))
 """
 
@@ -65,12 +66,12 @@ def hd_clip(source: Path, target: Path, frames: int) -> Path:
     return target
 
 
-def run_once(src: Path, video: Path, model_dir: Path, output: Path) -> tuple[float, float]:
+def run_once(src: Path, video: Path, model_dir: Path, output: Path, restore: str = "none") -> tuple[float, float]:
     """frames/s of wall time, and CPU milliseconds a frame (user + system of the whole process, start-up
     included: less swayed by other people's load on a shared machine than wall time)."""
     env = {**os.environ, "PYTHONPATH": str(src), "FACETWIN_CONFIG_DIR": str(output.parent / "config")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run([sys.executable, "-c", RUN, str(video), str(model_dir), str(output)], env=env,
+    result = subprocess.run([sys.executable, "-c", RUN, str(video), str(model_dir), str(output), restore], env=env,
                             capture_output=True, text=True, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     measured = json.loads(result.stdout.strip().splitlines()[-1])
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hd-frames", type=int, default=100)
     parser.add_argument("--only", choices=("cap13_400x300", "hd_1280x720"), help="measure one clip only")
+    parser.add_argument("--restore", default="none", choices=("none", "eyes", "mouth", "both"), help="convert --restore in both versions")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
@@ -101,12 +103,12 @@ def main() -> None:
         for _ in range(args.rounds):
             for clip, video in clips.items():
                 for version, src in versions.items():
-                    rate, cpu_ms = run_once(src, video, args.model_dir, scratch / f"{version}.mp4")
+                    rate, cpu_ms = run_once(src, video, args.model_dir, scratch / f"{version}.mp4", args.restore)
                     rates[clip][version].append(rate)
                     cpu[clip][version].append(cpu_ms)
     print(json.dumps({
         "benchmark": "convert_versus",
-        "this": str(HERE), "other": str(versions["other"]), "cpu_count": os.cpu_count(), "rounds": args.rounds,
+        "this": str(HERE), "other": str(versions["other"]), "cpu_count": os.cpu_count(), "rounds": args.rounds, "restore": args.restore,
         **{clip: {"frames_per_s_runs": {v: [round(r, 2) for r in runs] for v, runs in by.items()},
                   "frames_per_s_median": {v: round(statistics.median(runs), 2) for v, runs in by.items()},
                   "cpu_ms_per_frame_runs": {v: [round(r, 1) for r in runs] for v, runs in cpu[clip].items()},

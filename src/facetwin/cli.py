@@ -452,7 +452,8 @@ def convert(
               + (f" ({report.others} other {'person' if report.others == 1 else 'people'} left as they are)" if report.others else "")
               + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "")
               + (f"; --restore {chosen(restore)} blended the source's own {_restored_parts(chosen(restore))} into {report.restored}"
-                 f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "") + ";"
+                 f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "")
+              + (f" and closed the parted lips of {report.lips_closed}" if chosen(restore) in ("mouth", "both") else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames and not report.swapped_frames and report.others:
         notice(f"none of the faces found is the person this model replaces ({direction[0].upper()}); if they are"

@@ -22,6 +22,7 @@ from facetwin.background import BackgroundWorker
 from facetwin.choice import choose_faces
 from facetwin.convert.blend import BLEND_MODES, paste
 from facetwin.convert.colour import COLOUR_MODES
+from facetwin.convert.lips import close_swapped_lips
 from facetwin.convert.masks import MASK_MODES
 from facetwin.convert.restore import ExpressionKeeper
 from facetwin.convert.tracking import FaceFollower, FollowCounts, FollowedFace
@@ -66,6 +67,7 @@ class ConvertReport:
     others: int = 0  # tracks of other people, left unswapped
     filled: int = 0  # faces swapped in frames where detection missed them (between two frames that found them)
     restored: int = 0  # faces --restore blended some of the source's own eyes or mouth into (weight above 0)
+    lips_closed: int = 0  # faces whose parted lips --restore mouth|both closed towards the source's (convert.lips)
 
     @property
     def passed_through(self) -> int:
@@ -97,6 +99,7 @@ class FrameConverter:
         self.keeper = ExpressionKeeper(options.blend.restore)
         self.counts = FollowCounts()
         self.restored = 0  # faces --restore acted on, over every source
+        self.lips_closed = 0  # faces whose lips --restore closed towards the source's (convert.lips), over every source
         self.screen: FrameScreen | None = None
 
     def _follower(self) -> FaceFollower[Frame]:
@@ -145,8 +148,12 @@ class FrameConverter:
             self.options.direction,
         )
         outputs = [frame.rgb for frame, _ in ready]
-        for (fi, points), result, keep in zip(jobs, swapped, restore, strict=True):
+        measured = [face.measured for _, faces in ready for face in faces]
+        for (fi, points), result, keep, source in zip(jobs, swapped, restore, measured, strict=True):
             outputs[fi] = paste(outputs[fi], result, points, self.options.blend, keep)
+            if self.keeper.mouth:
+                outputs[fi], closing = close_swapped_lips(outputs[fi], source, self.analyser.landmarker)
+                self.lips_closed += closing.pixels > 0
         if self.options.side_by_side:
             outputs = [np.hstack([frame.rgb, out]) for (frame, _), out in zip(ready, outputs, strict=True)]
         return [
@@ -296,6 +303,6 @@ def convert(
     finally:
         converter.close()
         report.tracks, report.others, report.filled = len(converter.counts.tracks), len(converter.counts.others), converter.counts.filled
-        report.restored = converter.restored
+        report.restored, report.lips_closed = converter.restored, converter.lips_closed
     return report
 

@@ -44,5 +44,15 @@ class FaceLandmarker:
         points /= scale
         return points
 
+    def landmarks_near(self, rgb: np.ndarray, near: np.ndarray) -> np.ndarray | None:
+        """The mesh of the face where an earlier mesh ``near`` (N x 2 or 3, frame pixels) was: as
+        ``landmarks``, with a square as wide as that mesh for the detection box (a mesh spans about
+        the width of the detector's box; its height runs higher, to the forehead)."""
+        x0, y0 = near[:, :2].min(axis=0)
+        x1, y1 = near[:, :2].max(axis=0)
+        side = float(x1 - x0)
+        box = (float((x0 + x1) / 2 - side / 2), float((y0 + y1) / 2 - side / 2), side, side)
+        return self.landmarks(rgb, Detection(box, 1.0, np.zeros((6, 2), np.float32)))
+
     def close(self) -> None:
         self._mesh.close()

@@ -21,6 +21,7 @@ import numpy as np
 
 from facetwin.arrays import RGBImage
 from facetwin.convert.blend import paste
+from facetwin.convert.lips import close_swapped_lips
 from facetwin.convert.restore import ExpressionKeeper
 from facetwin.convert.run import ALIGN_SIZE, check_options
 from facetwin.errors import FacetwinError
@@ -154,6 +155,8 @@ class MergePreview:
             keeper = ExpressionKeeper(blend.restore)  # one frame: the eyes' open level is the default's
             for track, (points, face) in enumerate(frame.faces):
                 out = paste(out, face, points, blend, keeper.weights(track, points))
+                if keeper.mouth and self._analyser is not None:
+                    out, _ = close_swapped_lips(out, points, self._analyser.landmarker)
             if frame.faces:
                 out = watermark.embed(out, Payload(model_tag(frame.model_id)))
             t2 = time.perf_counter()
