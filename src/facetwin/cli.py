@@ -556,8 +556,10 @@ def evaluate(
         follow = clip.get("expression") or {}
         if follow:
             r = follow["correlation"]
+            closed = (f", parted lips closed in {clip['lips_closed_faces']}"
+                      if clip.get("restore") in ("mouth", "both") and "lips_closed_faces" in clip else "")
             kept = (f" (--restore {clip['restore']}: the source's own {_restored_parts(clip['restore'])} in {clip['restored_faces']}"
-                    f" of {clip['swapped_faces']} swapped faces)" if clip.get("restore", "none") != "none" and "restored_faces" in clip else "")
+                    f" of {clip['swapped_faces']} swapped faces{closed})" if clip.get("restore", "none") != "none" and "restored_faces" in clip else "")
             out.print(f"expression followed{kept}: eyes r {number(r['eye_right'], '{:.2f}')} / {number(r['eye_left'], '{:.2f}')} (right / left),"
                       f" mouth open r {number(r['mouth_open'], '{:.2f}')}, gaze r {number(r['gaze_x'], '{:.2f}')};"
                       f" blinks reproduced {follow['reproduced_blinks']} of {follow['source_blinks']}")

@@ -142,8 +142,8 @@ class BlendOptions:
     colour: str = setting("histogram", "Colour match (histogram leaves the least visible seam: bench/convert.py).")
     blend: str = setting("feather", "Blend.")
     restore: str = setting("none", "Keep the source's own eyes and/or mouth while its expression leaves the common range"
-                           " (a blink, a wide-open mouth), and with mouth, close the swap's lips where they part more than"
-                           " the source's: none, eyes, mouth or both (convert.restore, convert.lips).")
+                           " (a blink, a wide-open mouth); mouth and both also close the swap's lips where they part more"
+                           " than the source's: none, eyes, mouth or both.")
 
 
 @dataclass(frozen=True)

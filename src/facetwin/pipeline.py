@@ -27,5 +27,5 @@ def evaluate_model(model_dir: Path, out: Path, video: Path | None = None, option
         report = convert(video, model_dir, converted, ConvertOptions(direction=options.direction, device=options.device,
                                                                      identity=options.identity, all_faces=options.all_faces,
                                                                      blend=BlendOptions(restore=options.restore)), progress)  # fmt: skip
-        clip, restored = (video, converted), (report.restored, report.faces)
+        clip, restored = (video, converted), (report.restored, report.faces, report.lips_closed)
     return evaluate(model_dir, out, options, clip, restored)

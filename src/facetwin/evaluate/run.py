@@ -38,10 +38,11 @@ def score_model(model_dir: ModelDir, options: EvaluateOptions, embedder: FaceEmb
 
 
 def evaluate(model_dir: Path, out: Path, options: EvaluateOptions = EvaluateOptions(),
-             clip: tuple[Path, Path] | None = None, restored: tuple[int, int] | None = None) -> tuple[dict[str, Any], Path]:
+             clip: tuple[Path, Path] | None = None, restored: tuple[int, int, int] | None = None) -> tuple[dict[str, Any], Path]:
     """Evaluate a trained model on up to ``options.faces`` held-out faces per identity, and with ``clip``
     (a source video and its conversion by this model in ``options.direction``) the converted clip;
-    ``restored``: (faces ``--restore`` acted on, faces swapped) in that conversion, recorded with it.
+    ``restored``: (faces ``--restore`` acted on, faces swapped, faces whose parted lips it closed) in that
+    conversion, recorded with it.
     Returns the metrics and the report's path. ``facetwin.pipeline.evaluate_model`` converts first."""
     folder = ModelDir(model_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def evaluate(model_dir: Path, out: Path, options: EvaluateOptions = EvaluateOpti
         metrics["clip"] = {"source": str(video), "converted": str(converted), "direction": options.direction,
                            "restore": options.restore, **asdict(measured)}
         if restored is not None:
-            metrics["clip"]["restored_faces"], metrics["clip"]["swapped_faces"] = restored
+            metrics["clip"]["restored_faces"], metrics["clip"]["swapped_faces"], metrics["clip"]["lips_closed_faces"] = restored
     losses = None
     if folder.losses_csv.is_file():  # a model without a training log still gets the rest
         try:
