@@ -63,7 +63,7 @@ class Registry(Generic[T]):
         if isinstance(entry, Lazy):
             return entry.summary
         doc = getattr(entry, "__doc__", None) or ""
-        return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else name
+        return doc.strip().splitlines()[0].rstrip(".").replace("``", "") if doc.strip() else name  # no reST markup in help
 
     def help(self) -> str:
         """``name: summary; name: summary`` for command-line help."""
