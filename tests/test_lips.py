@@ -13,8 +13,8 @@ from facetwin.convert.lips import (
     LOWER_OUTER,
     TOLERANCE,
     LipClosing,
-    _down_axis,
     close_lips,
+    down_axis,
     lip_gaps,
 )
 from facetwin.demo_data import DemoClips
@@ -44,12 +44,21 @@ def open_mouth(clips: DemoClips) -> tuple[np.ndarray, np.ndarray]:
 
 def _shut(mesh: np.ndarray) -> np.ndarray:
     """The mesh with its lower lip raised onto the upper one: the same face with the mouth closed."""
-    down = _down_axis(mesh.astype(np.float64))
+    down = down_axis(mesh.astype(np.float64))
     gaps = lip_gaps(mesh, down)
     shut = mesh.copy()
     for indices in (LOWER_INNER, LOWER_OUTER):
         shut[list(indices), :2] -= (gaps[:, None] * down).astype(np.float32)
     return shut
+
+
+def _mouth_distance(mesh: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) float64: each pixel's distance from the mouth's centre (between its outer corners), in mouth
+    half-widths."""
+    centre = mesh[[61, 291], :2].mean(axis=0)
+    half_width = float(np.linalg.norm(mesh[291, :2] - mesh[61, :2])) / 2
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    return np.hypot(xs - centre[0], ys - centre[1]) / half_width
 
 
 def test_lips_parted_more_than_the_source_close_and_nothing_else_moves(open_mouth: tuple[np.ndarray, np.ndarray]) -> None:
@@ -68,12 +77,9 @@ def test_lips_parted_more_than_the_source_close_and_nothing_else_moves(open_mout
     # the mesh sees the lips closer, though not shut: the teeth still show between them (0.189 -> 0.135)
     assert gap < before - 0.25 * closing.interocular, (before, gap, closing)
 
-    changed = np.nonzero(np.any(out != rgb, axis=-1))
-    assert changed[0].size > 0
-    centre = mesh[[61, 291], :2].mean(axis=0)
-    half_width = float(np.linalg.norm(mesh[291, :2] - mesh[61, :2])) / 2
-    distance = np.hypot(changed[1] - centre[0], changed[0] - centre[1])
-    assert distance.max() < 1.8 * half_width, "only the mouth and the skin just around it move"
+    changed = np.any(out != rgb, axis=-1)
+    assert changed.any()
+    assert _mouth_distance(mesh, rgb.shape)[changed].max() < 1.8, "only the mouth and the skin just around it move"
     for eye in (33, 263, 159, 386):  # eye corners and upper lids: untouched
         x, y = mesh[eye, :2].round().astype(int)
         assert np.array_equal(out[y - 3 : y + 4, x - 3 : x + 4], rgb[y - 3 : y + 4, x - 3 : x + 4])
@@ -85,7 +91,7 @@ def test_lips_are_never_opened_and_a_gap_like_the_source_stays(open_mouth: tuple
     assert closing == LipClosing() and np.array_equal(same, rgb), "the swap's gap is the source's: nothing to do"
     assert close_lips(rgb, mesh, _shut(mesh))[1] == LipClosing(), "a swap with closed lips is not opened"
     slightly = mesh.copy()  # the source parted by a little less than the tolerance below the swap
-    down = _down_axis(mesh.astype(np.float64))
+    down = down_axis(mesh.astype(np.float64))
     interocular = float(np.linalg.norm(mesh[473, :2] - mesh[468, :2]))
     for indices in (LOWER_INNER, LOWER_OUTER):
         slightly[list(indices), :2] -= (0.8 * TOLERANCE * interocular * down).astype(np.float32)
@@ -131,11 +137,7 @@ def test_convert_closes_the_swaps_lips_around_the_mouth_only(model_dir: Path, cl
             if not change.any():
                 continue
             differing += 1
-            mesh = analyser.locate(original)[0][1]
-            centre = mesh[[61, 291], :2].mean(axis=0)
-            half_width = float(np.linalg.norm(mesh[291, :2] - mesh[61, :2])) / 2
-            ys, xs = np.mgrid[: change.shape[0], : change.shape[1]]
-            mouth = np.hypot(xs - centre[0], ys - centre[1]) < 1.8 * half_width
+            mouth = _mouth_distance(analyser.locate(original)[0][1], change.shape) < 1.8
             assert change[~mouth].mean() < 0.1 * change[mouth].mean(), (name, change[~mouth].mean(), change[mouth].mean())
     finally:
         analyser.close()

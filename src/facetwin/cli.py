@@ -20,7 +20,7 @@ from facetwin import __version__
 from facetwin.convert.blend import BLEND_MODES
 from facetwin.convert.colour import COLOUR_MODES
 from facetwin.convert.masks import MASK_MODES
-from facetwin.convert.restore import RESTORE_CHOICES
+from facetwin.convert.restore import MOUTH_CHOICES, RESTORE_CHOICES
 from facetwin.curation import MEASURES as SORT_MEASURES
 from facetwin.errors import FacetwinError
 from facetwin.models.registry import MODELS
@@ -453,7 +453,7 @@ def convert(
               + (f"; {report.filled} faces filled in where detection missed them" if report.filled else "")
               + (f"; --restore {chosen(restore)} blended the source's own {_restored_parts(chosen(restore))} into {report.restored}"
                  f" {'face' if report.restored == 1 else 'faces'}" if chosen(restore) != "none" else "")
-              + (f" and closed the parted lips of {report.lips_closed}" if chosen(restore) in ("mouth", "both") else "") + ";"
+              + (f" and closed the parted lips of {report.lips_closed}" if chosen(restore) in MOUTH_CHOICES else "") + ";"
               f" labelled synthetic (watermark {report.watermark}, signed Content Credentials)")
     if report.frames and not report.swapped_frames and report.others:
         notice(f"none of the faces found is the person this model replaces ({direction[0].upper()}); if they are"
@@ -557,7 +557,7 @@ def evaluate(
         if follow:
             r = follow["correlation"]
             closed = (f", parted lips closed in {clip['lips_closed_faces']}"
-                      if clip.get("restore") in ("mouth", "both") and "lips_closed_faces" in clip else "")
+                      if clip.get("restore") in MOUTH_CHOICES and "lips_closed_faces" in clip else "")
             kept = (f" (--restore {clip['restore']}: the source's own {_restored_parts(clip['restore'])} in {clip['restored_faces']}"
                     f" of {clip['swapped_faces']} swapped faces{closed})" if clip.get("restore", "none") != "none" and "restored_faces" in clip else "")
             out.print(f"expression followed{kept}: eyes r {number(r['eye_right'], '{:.2f}')} / {number(r['eye_left'], '{:.2f}')} (right / left),"

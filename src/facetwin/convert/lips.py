@@ -62,7 +62,7 @@ class LipClosing:
     interocular: float = 0.0
 
 
-def _down_axis(points: np.ndarray) -> np.ndarray:
+def down_axis(points: np.ndarray) -> np.ndarray:
     """Unit vector from the eye line towards the mouth, perpendicular to the line through the eye corners."""
     across = points[263, :2] - points[33, :2]
     across = across / (np.linalg.norm(across) or 1.0)
@@ -82,7 +82,7 @@ def close_lips(frame: RGBImage, source: Landmarks, swap: Landmarks) -> tuple[RGB
     Pixels outside the ellipse around the swap's mouth are returned unchanged."""
     source_points = np.asarray(source, np.float64)
     points = np.asarray(swap, np.float64)
-    down = _down_axis(points)
+    down = down_axis(points)
     interocular = float(np.linalg.norm(points[473, :2] - points[468, :2])) or float("nan")
     excess = np.maximum(lip_gaps(points, down) - np.maximum(lip_gaps(source_points, down), 0.0) - TOLERANCE * interocular, 0.0)
     if excess.max() < MIN_CLOSING:

@@ -47,6 +47,7 @@ from facetwin.faces.regions import INNER_LIPS, LEFT_EYE, RIGHT_EYE
 from facetwin.scoring.expression import OPEN_PERCENTILE, expression
 
 RESTORE_CHOICES = ("none", "eyes", "mouth", "both")
+MOUTH_CHOICES = ("mouth", "both")  # the --restore settings that keep the mouth, and close the swap's lips (convert.lips)
 HISTORY = 250  # frames of a track's eye openness kept for its open-eye level (10 s at 25 fps)
 MIN_HISTORY = 12  # frames before the track's own level is trusted
 DEFAULT_OPEN_EAR = 0.37  # open-eye EAR until then (the demo clips' 90th percentile: 0.385 cap13, 0.393 franck)
@@ -84,7 +85,7 @@ class ExpressionKeeper:
         if regions not in RESTORE_CHOICES:
             raise FacetwinError(f"--restore is one of {', '.join(RESTORE_CHOICES)}, not {regions!r}")
         self.eyes = regions in ("eyes", "both")
-        self.mouth = regions in ("mouth", "both")
+        self.mouth = regions in MOUTH_CHOICES
         self._open: dict[tuple[int, str], deque[float]] = {}
 
     @property
